@@ -1,0 +1,325 @@
+#include "broker/connection.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "broker/publish_encoder.hpp"
+#include "broker/worker.hpp"
+
+namespace iothub::broker {
+
+namespace {
+constexpr std::uint64_t connect_timeout_ms = 10000;  // time allowed between accept and CONNECT
+}
+
+connection::connection(worker& w, transport& t)
+    : worker_(w), transport_(t), limits_(w.owner().config()) {
+    last_rx_ms_ = worker_.owner().now();
+    worker_.attach(this);
+}
+
+connection::~connection() {
+    if (state_ != state::closed) {
+        state_ = state::closed;
+        end_session_link(true);
+    }
+    worker_.detach(this);
+}
+
+std::span<std::uint8_t> connection::read_buffer(std::size_t min_free) {
+    if (in_.size() - in_len_ < min_free) in_.resize(in_len_ + min_free);
+    return {in_.data() + in_len_, in_.size() - in_len_};
+}
+
+void connection::on_read(std::size_t n) {
+    in_len_ += n;
+    process_input();
+}
+
+std::vector<std::uint8_t> connection::take_input() {
+    std::vector<std::uint8_t> rest(in_.begin(), in_.begin() + static_cast<std::ptrdiff_t>(in_len_));
+    in_len_ = 0;
+    in_.clear();
+    return rest;
+}
+
+void connection::set_input(std::vector<std::uint8_t> bytes) {
+    in_ = std::move(bytes);
+    in_len_ = in_.size();
+    process_input();
+}
+
+void connection::process_input() {
+    std::size_t pos = 0;
+    const auto now = worker_.owner().now();
+    if (in_len_ > 0) last_rx_ms_ = now;
+    while (state_ == state::awaiting_connect || state_ == state::connected) {
+        std::span<const std::uint8_t> avail(in_.data() + pos, in_len_ - pos);
+        mqtt::frame f;
+        mqtt::decode_error err;
+        const auto st = mqtt::read_frame(avail, limits_->max_packet_size, f, err);
+        if (st == mqtt::decode_status::need_more) break;
+        if (st == mqtt::decode_status::error) {
+            fail(err.code, err.message);
+            break;
+        }
+        if (avail.size() < f.total_size()) {
+            // Make room for the whole packet (bounded by max_packet_size through read_frame).
+            if (in_.size() < pos + f.total_size()) in_.resize(pos + f.total_size());
+            break;
+        }
+        if (state_ == state::awaiting_connect && f.type != mqtt::packet_type::connect) {
+            fail(mqtt::reason_code::protocol_error, "first packet is not CONNECT");
+            break;
+        }
+        if (state_ == state::connected && f.type == mqtt::packet_type::connect) {
+            fail(mqtt::reason_code::protocol_error, "second CONNECT");
+            break;
+        }
+        mqtt::packet p;
+        const auto body = avail.subspan(f.header_size, f.remaining_length);
+        if (mqtt::decode(f, body, version_, p, err) != mqtt::decode_status::ok) {
+            if (f.type == mqtt::packet_type::connect) {
+                if (auto v = mqtt::connect_version(body)) version_ = *v;
+                refuse_connect(err.code, err.message);
+            } else {
+                fail(err.code, err.message);
+            }
+            break;
+        }
+        if (!handle(p)) break;  // migrating: keep the bytes from this packet on
+        pos += f.total_size();
+    }
+    if (pos > 0) {
+        std::memmove(in_.data(), in_.data() + pos, in_len_ - pos);
+        in_len_ -= pos;
+    }
+    // Shrink a buffer that grew for one large packet.
+    if (in_len_ == 0 && in_.size() > 64 * 1024) {
+        in_.clear();
+        in_.shrink_to_fit();
+    }
+    worker_.flush();
+}
+
+bool connection::handle(mqtt::packet& p) {
+    switch (mqtt::type_of(p)) {
+    case mqtt::packet_type::connect:
+        return handle_connect(std::get<mqtt::connect>(p));
+    case mqtt::packet_type::publish:
+        handle_publish(std::get<mqtt::publish>(p));
+        return true;
+    case mqtt::packet_type::puback:
+    case mqtt::packet_type::pubrec:
+    case mqtt::packet_type::pubrel:
+    case mqtt::packet_type::pubcomp:
+        handle_ack(std::get<mqtt::ack>(p));
+        return true;
+    case mqtt::packet_type::subscribe:
+        handle_subscribe(std::get<mqtt::subscribe>(p));
+        return true;
+    case mqtt::packet_type::unsubscribe:
+        handle_unsubscribe(std::get<mqtt::unsubscribe>(p));
+        return true;
+    case mqtt::packet_type::pingreq:
+        send(mqtt::pingresp{});
+        return true;
+    case mqtt::packet_type::disconnect:
+        handle_disconnect(std::get<mqtt::disconnect>(p));
+        return false;
+    case mqtt::packet_type::auth:
+        handle_auth(std::get<mqtt::auth>(p));
+        return true;
+    default:
+        // CONNACK, SUBACK, UNSUBACK, PINGRESP are sent by servers only.
+        fail(mqtt::reason_code::protocol_error, "packet type not allowed from a client");
+        return false;
+    }
+}
+
+void connection::send(const mqtt::packet& p) {
+    const bool was_empty = out_.empty();
+    mqtt::encode(p, version_, out_);
+    if (was_empty) transport_.wake_write();
+}
+
+void connection::send_publish(outgoing_message& m) {
+    const bool was_empty = out_.empty();
+    const auto size_before = out_.size();
+    std::uint32_t expiry_left = 0;
+    if (m.msg->expires_at_ms != 0) {
+        const auto now = worker_.owner().now();
+        const auto left_ms = m.msg->expires_at_ms > now ? m.msg->expires_at_ms - now : 0;
+        expiry_left = static_cast<std::uint32_t>((left_ms + 999) / 1000);
+        if (expiry_left == 0) expiry_left = 1;
+    }
+    encode_publish(out_, version_, *m.msg, m.qos, m.retain, m.dup, m.packet_id, m.subscription_ids,
+                   expiry_left);
+    const auto max = client_max_packet_ != 0 ? client_max_packet_ : 0xFFFFFFFFu;
+    if (out_.size() - size_before > max) {
+        // MQTT 5.0 section 3.1.2.25: discard, and behave as if sending completed.
+        out_.resize(size_before);
+        worker_.owner().drops().too_large.fetch_add(1, std::memory_order_relaxed);
+        return;
+    }
+    if (was_empty) transport_.wake_write();
+}
+
+std::uint16_t connection::window() const noexcept {
+    if (version_ == mqtt::protocol_version::v5) return client_receive_max_;
+    return limits_->max_inflight;
+}
+
+void connection::deliver(outgoing_message&& m) {
+    auto& s = *session_;
+    if (m.qos == 0 && out_.size() >= limits_->max_queued_bytes) {
+        // A subscriber that does not read: QoS 0 is dropped rather than buffered without bound.
+        worker_.owner().drops().qos0_dropped.fetch_add(1, std::memory_order_relaxed);
+        return;
+    }
+    if (s.queue.empty()) {
+        if (m.qos == 0) {
+            send_publish(m);
+            return;
+        }
+        if (s.inflight.size() < window()) {
+            m.packet_id = s.next_packet_id();
+            m.state = outgoing_state::awaiting_ack;
+            send_publish(m);
+            s.inflight.push_back(std::move(m));
+            return;
+        }
+    }
+    // The window is full: wait in the session's queue, within its limits.
+    const std::size_t bytes = message_size(*m.msg);
+    if (s.queue.size() + s.inflight.size() >= limits_->max_queued_messages ||
+        s.queued_bytes + bytes > limits_->max_queued_bytes) {
+        auto& drops = worker_.owner().drops();
+        (m.qos == 0 ? drops.qos0_dropped : drops.queue_full).fetch_add(1, std::memory_order_relaxed);
+        const auto now = worker_.owner().now();
+        if (m.qos > 0 && worker_.owner().may_log_drop(now))
+            log_event(3, "queue of client '" + client_id_ + "' is full: dropping new messages; " +
+                             std::to_string(drops.queue_full.load()) + " dropped so far");
+        return;
+    }
+    s.queued_bytes += bytes;
+    s.queue.push_back(std::move(m));
+}
+
+void connection::pump() {
+    if (session_ == nullptr || !connected()) return;
+    auto& s = *session_;
+    const auto now = worker_.owner().now();
+    while (!s.queue.empty()) {
+        auto& front = s.queue.front();
+        if (front.qos > 0 && s.inflight.size() >= window()) break;
+        outgoing_message m = std::move(front);
+        s.queue.pop_front();
+        s.queued_bytes -= std::min(s.queued_bytes, message_size(*m.msg));
+        if (m.msg->expired(now)) {
+            worker_.owner().drops().expired.fetch_add(1, std::memory_order_relaxed);
+            continue;
+        }
+        if (m.qos == 0) {
+            send_publish(m);
+            continue;
+        }
+        m.packet_id = s.next_packet_id();
+        m.state = outgoing_state::awaiting_ack;
+        send_publish(m);
+        s.inflight.push_back(std::move(m));
+    }
+}
+
+void connection::tick(std::uint64_t now) {
+    if (state_ == state::awaiting_connect) {
+        if (now >= last_rx_ms_ + connect_timeout_ms) {
+            state_ = state::closing;
+            log_event(1, "no CONNECT within " + std::to_string(connect_timeout_ms / 1000) +
+                             " s from " + transport_.peer());
+            transport_.close();
+        }
+        return;
+    }
+    if (state_ != state::connected || keep_alive_ == 0) return;
+    // MQTT 3.1.1 section 3.1.2.10 / 5.0 section 3.1.2.10: one and a half times keep alive.
+    if (now >= last_rx_ms_ + static_cast<std::uint64_t>(keep_alive_) * 1500)
+        close_with(mqtt::reason_code::keep_alive_timeout, "keep alive timeout");
+}
+
+void connection::close_with(mqtt::reason_code rc, const char* reason_text, bool publish_will) {
+    if (state_ == state::closing || state_ == state::closed) return;
+    if (version_ == mqtt::protocol_version::v5 && state_ == state::connected) {
+        mqtt::disconnect d;
+        d.reason = rc;
+        if (problem_information_ && reason_text != nullptr && *reason_text != '\0')
+            d.props.reason_string = reason_text;
+        send(d);
+    }
+    state_ = state::closing;
+    transport_.close();
+    end_session_link(publish_will);
+}
+
+void connection::fail(mqtt::reason_code rc, const char* text) {
+    worker_.owner().drops().protocol_errors.fetch_add(1, std::memory_order_relaxed);
+    log_event(1, std::string("closing connection from ") + transport_.peer() +
+                     (client_id_.empty() ? "" : " (client '" + client_id_ + "')") + ": " + text +
+                     " (" + mqtt::to_string(rc) + ")");
+    close_with(rc, text, true);
+}
+
+void connection::on_transport_closed() {
+    if (state_ == state::closed) return;
+    const bool was_open = state_ != state::closing;
+    state_ = state::closed;
+    if (was_open) end_session_link(true);
+}
+
+void connection::end_session_link(bool publish_will) {
+    if (counted_) {
+        worker_.owner().remove_connection();
+        counted_ = false;
+    }
+    if (session_ == nullptr) return;
+    auto& s = *session_;
+    session_ = nullptr;
+    s.conn = nullptr;
+    const auto now = worker_.owner().now();
+    s.disconnected_at_ms = now;
+    // Messages sent at QoS 0 or never sent stay in the queue; QoS 0 ones are dropped.
+    auto& q = s.queue;
+    q.erase(std::remove_if(q.begin(), q.end(),
+                           [&s](const outgoing_message& m) {
+                               if (m.qos != 0) return false;
+                               s.queued_bytes -= std::min(s.queued_bytes, message_size(*m.msg));
+                               return true;
+                           }),
+            q.end());
+    if (publish_will && will_) {
+        auto m = std::make_shared<message>();
+        m->topic = will_->topic;
+        m->payload = will_->payload;
+        m->qos = will_->qos;
+        m->retain = will_->retain;
+        m->origin = s.id;
+        m->props_wire = forwarded_properties(will_->props);
+        if (will_->props.message_expiry_interval)
+            m->expires_at_ms = now + std::uint64_t{*will_->props.message_expiry_interval} * 1000;
+        if (will_delay_ > 0 && s.persistent()) {
+            std::uint64_t due = now + std::uint64_t{will_delay_} * 1000;
+            if (auto end = s.expires_at_ms(); end != 0) due = std::min(due, end);
+            worker_.schedule_will(s, pending_will{s.hub->name, std::move(m), due});
+        } else {
+            worker_.publish_will(*s.hub, std::move(m));
+        }
+    }
+    will_.reset();
+    if (!s.persistent()) worker_.destroy_session(s);
+}
+
+void connection::log_event(int level, const std::string& text) const {
+    if (worker_.owner().log) worker_.owner().log(level, text);
+}
+
+}  // namespace iothub::broker

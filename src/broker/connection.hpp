@@ -1,0 +1,122 @@
+#pragma once
+// One client's network connection, seen from the protocol: bytes in, bytes out, decisions
+// taken from a clock value passed in. No I/O here: the transport (net/) moves the bytes.
+// One handler per packet type, in handle_*.cpp.
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "broker/limits.hpp"
+#include "broker/message.hpp"
+#include "broker/session.hpp"
+#include "mqtt/codec.hpp"
+#include "mqtt/packet.hpp"
+
+namespace iothub::broker {
+
+class worker;
+struct hub_space;
+
+// What a connection needs from its socket; implemented by net/.
+class transport {
+public:
+    virtual ~transport() = default;
+    // The output buffer has bytes to send; the transport writes them soon, batching.
+    virtual void wake_write() = 0;
+    // Write what is buffered, then close the socket.
+    virtual void close() = 0;
+    // Move the socket and the unread input to another worker (only before CONNECT is handled).
+    virtual void migrate(unsigned worker) = 0;
+    virtual std::string peer() const = 0;
+};
+
+class connection {
+public:
+    connection(worker& w, transport& t);
+    ~connection();
+    connection(const connection&) = delete;
+    connection& operator=(const connection&) = delete;
+
+    // Input: the transport reads into read_buffer() and reports the byte count.
+    std::span<std::uint8_t> read_buffer(std::size_t min_free = 16 * 1024);
+    void on_read(std::size_t n);
+    // Bytes received but not yet handled (what a migration carries along).
+    std::vector<std::uint8_t> take_input();
+    void set_input(std::vector<std::uint8_t> bytes);  // on the new worker after a migration
+    // The socket closed (EOF or error) or the transport gave up on it.
+    void on_transport_closed();
+
+    // Output: bytes waiting to be written. The transport swaps them out.
+    std::string& output() noexcept { return out_; }
+
+    // Periodic check (keep alive); `now` in ms.
+    void tick(std::uint64_t now);
+
+    // Server-initiated end: v5 gets DISCONNECT with `rc`, then the socket closes.
+    // `publish_will` is false only for a normal end of the session by the client.
+    void close_with(mqtt::reason_code rc, const char* reason_text, bool publish_will = true);
+
+    // A message for this connection's session (called by the worker).
+    void deliver(outgoing_message&& m);
+    // Sends from the session's queue while the in-flight window has room.
+    void pump();
+
+    bool connected() const noexcept { return state_ == state::connected; }
+    bool closing() const noexcept { return state_ == state::closing || state_ == state::closed; }
+    session* current_session() const noexcept { return session_; }
+    mqtt::protocol_version version() const noexcept { return version_; }
+    const std::string& client_id() const noexcept { return client_id_; }
+    std::uint64_t last_activity_ms() const noexcept { return last_rx_ms_; }
+
+private:
+    enum class state : std::uint8_t { awaiting_connect, connected, closing, closed };
+
+    void process_input();
+    bool handle(mqtt::packet& p);  // false: stop processing input
+    bool handle_connect(mqtt::connect& c);
+    void handle_publish(mqtt::publish& p);
+    void handle_ack(const mqtt::ack& a);
+    void handle_subscribe(const mqtt::subscribe& s);
+    void handle_unsubscribe(const mqtt::unsubscribe& u);
+    void handle_disconnect(const mqtt::disconnect& d);
+    void handle_auth(const mqtt::auth& a);
+
+    void send(const mqtt::packet& p);
+    void send_publish(outgoing_message& m);
+    // Protocol violation: v5 DISCONNECT with rc (+ reason string if allowed), 3.x silent close.
+    void fail(mqtt::reason_code rc, const char* text);
+    void refuse_connect(mqtt::reason_code rc, const char* text);
+    void end_session_link(bool publish_will);
+    void publish_message(message_ptr m);  // route to subscribers + retained
+    std::uint16_t window() const noexcept;
+    void log_event(int level, const std::string& text) const;
+
+    worker& worker_;
+    transport& transport_;
+    std::shared_ptr<const limits> limits_;
+    state state_ = state::awaiting_connect;
+    mqtt::protocol_version version_ = mqtt::protocol_version::v311;
+    std::vector<std::uint8_t> in_;
+    std::size_t in_len_ = 0;
+    std::string out_;
+    session* session_ = nullptr;
+    std::string client_id_;
+    std::string username_;
+    std::uint16_t keep_alive_ = 0;
+    std::uint64_t last_rx_ms_ = 0;
+    std::optional<mqtt::will_message> will_;
+    std::uint32_t will_delay_ = 0;
+    bool counted_ = false;
+    bool problem_information_ = true;           // v5 request problem information
+    std::uint32_t client_max_packet_ = 0;       // 0: no limit beyond the protocol's
+    std::uint16_t client_receive_max_ = 65535;  // v5 receive maximum of the client
+    std::uint16_t inbound_qos_pending_ = 0;     // QoS 2 publishes not yet released
+    std::unordered_map<std::uint16_t, std::string> topic_aliases_;
+};
+
+}  // namespace iothub::broker

@@ -1,0 +1,237 @@
+// CONNECT (MQTT 3.1 / 3.1.1 section 3.1, 5.0 section 3.1), DISCONNECT and AUTH.
+
+#include <algorithm>
+#include <random>
+
+#include "broker/connection.hpp"
+#include "broker/publish_encoder.hpp"
+#include "broker/worker.hpp"
+#include "mqtt/topic.hpp"
+
+namespace iothub::broker {
+
+namespace {
+
+constexpr std::string_view default_hub = "default";
+
+std::string random_client_id() {
+    thread_local std::mt19937_64 rng{std::random_device{}()};
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string id = "auto-";
+    auto v = rng();
+    for (int i = 0; i < 16; ++i) {
+        id.push_back(hex[v & 0xF]);
+        v >>= 4;
+    }
+    return id;
+}
+
+}  // namespace
+
+void connection::refuse_connect(mqtt::reason_code rc, const char* text) {
+    worker_.owner().drops().protocol_errors.fetch_add(1, std::memory_order_relaxed);
+    log_event(1, std::string("refusing connection from ") + transport_.peer() +
+                     (client_id_.empty() ? "" : " (client '" + client_id_ + "')") + ": " + text +
+                     " (" + mqtt::to_string(rc) + ")");
+    // CONNACK carries the refusal when the protocol has a code for it (3.1.1 section 3.2.2.3:
+    // codes 1-5 only; otherwise the connection just closes).
+    const bool v5 = version_ == mqtt::protocol_version::v5;
+    const bool v3_code = rc == mqtt::reason_code::unsupported_protocol_version ||
+                         rc == mqtt::reason_code::client_identifier_not_valid ||
+                         rc == mqtt::reason_code::server_unavailable ||
+                         rc == mqtt::reason_code::server_busy ||
+                         rc == mqtt::reason_code::bad_user_name_or_password ||
+                         rc == mqtt::reason_code::not_authorized;
+    if (v5 || v3_code) {
+        mqtt::connack ack;
+        ack.reason = rc;
+        if (v5 && problem_information_ && text != nullptr && *text != '\0')
+            ack.props.reason_string = text;
+        send(ack);
+    }
+    state_ = state::closing;
+    transport_.close();
+}
+
+bool connection::handle_connect(mqtt::connect& c) {
+    version_ = c.version;
+    const bool v5 = version_ == mqtt::protocol_version::v5;
+    client_id_ = c.client_id;
+    if (v5 && c.props.request_problem_information) problem_information_ = *c.props.request_problem_information != 0;
+
+    if (v5 && c.props.authentication_method) {
+        refuse_connect(mqtt::reason_code::bad_authentication_method,
+                       "enhanced authentication is not supported");
+        return false;
+    }
+    if (v5 && c.props.receive_maximum && *c.props.receive_maximum == 0) {
+        fail(mqtt::reason_code::protocol_error, "receive maximum of 0");
+        return false;
+    }
+    if (v5 && c.props.maximum_packet_size && *c.props.maximum_packet_size == 0) {
+        fail(mqtt::reason_code::protocol_error, "maximum packet size of 0");
+        return false;
+    }
+
+    // Client identifier (3.1.1 section 3.1.3.1, 5.0 section 3.1.3.1).
+    bool assigned = false;
+    if (client_id_.empty()) {
+        if (version_ == mqtt::protocol_version::v31 ||
+            (version_ == mqtt::protocol_version::v311 && !c.clean_start)) {
+            refuse_connect(mqtt::reason_code::client_identifier_not_valid,
+                           "empty client identifier needs a clean session");
+            return false;
+        }
+        // An id that hashes to this worker, so the connection stays here.
+        do {
+            client_id_ = random_client_id();
+        } while (worker_.owner().owner_of(default_hub, client_id_) != worker_.index());
+        assigned = true;
+    }
+
+    if (!limits_->dev_hub_open) {
+        refuse_connect(mqtt::reason_code::not_authorized,
+                       "no hub admits this client (the open development hub is off)");
+        return false;
+    }
+
+    const unsigned owner = worker_.owner().owner_of(default_hub, client_id_);
+    if (owner != worker_.index()) {
+        transport_.migrate(owner);
+        return false;
+    }
+
+    if (c.will) {
+        if (!mqtt::valid_topic_name(c.will->topic, limits_->max_topic_length,
+                                    limits_->max_topic_levels)) {
+            refuse_connect(mqtt::reason_code::topic_name_invalid, "invalid will topic");
+            return false;
+        }
+        if (c.will->retain && !limits_->retain_available) {
+            refuse_connect(mqtt::reason_code::retain_not_supported, "retain is not supported");
+            return false;
+        }
+    }
+
+    if (!worker_.owner().try_add_connection()) {
+        refuse_connect(v5 ? mqtt::reason_code::server_busy : mqtt::reason_code::server_unavailable,
+                       "too many connections");
+        return false;
+    }
+    counted_ = true;
+
+    keep_alive_ = c.keep_alive;
+    bool keep_alive_changed = false;
+    if (v5 && keep_alive_ > limits_->max_keep_alive) {
+        keep_alive_ = limits_->max_keep_alive;
+        keep_alive_changed = true;
+    }
+    username_ = c.username.value_or("");
+    if (v5) {
+        client_receive_max_ = c.props.receive_maximum.value_or(65535);
+        client_max_packet_ = c.props.maximum_packet_size.value_or(0);
+        will_delay_ = c.will ? c.will->props.will_delay_interval.value_or(0) : 0;
+    }
+    will_ = std::move(c.will);
+
+    // Session expiry: v5 from the property (0 when absent); 3.x clean session or "never".
+    std::uint32_t expiry = 0;
+    bool expiry_capped = false;
+    if (v5) {
+        expiry = c.props.session_expiry_interval.value_or(0);
+    } else if (!c.clean_start) {
+        expiry = 0xFFFFFFFF;
+    }
+    if (expiry > limits_->max_session_expiry) {
+        expiry = limits_->max_session_expiry;
+        expiry_capped = v5;
+    }
+
+    auto& hub = worker_.owner().hub(default_hub);
+    session* s = worker_.find_session(hub.name, client_id_);
+    if (s != nullptr && s->conn != nullptr) {
+        // Take-over (3.1.4): the existing connection is closed; v5 is told why.
+        s->conn->close_with(mqtt::reason_code::session_taken_over, "session taken over");
+        s = worker_.find_session(hub.name, client_id_);  // it may have ended with that link
+    }
+    bool session_present = false;
+    if (s != nullptr && c.clean_start) {
+        // The old session ends now; a delayed will waiting on it goes out first.
+        if (s->will) {
+            auto w = std::move(*s->will);
+            s->will.reset();
+            worker_.publish_will(*s->hub, w.msg);
+        }
+        worker_.destroy_session(*s);
+        s = nullptr;
+    }
+    if (s != nullptr) {
+        session_present = true;
+        s->will.reset();  // reconnected before the will delay passed (5.0 section 3.1.3.2.2)
+    } else {
+        s = &worker_.create_session(hub, client_id_);
+    }
+    s->version = version_;
+    s->expiry_interval = expiry;
+    s->conn = this;
+    session_ = s;
+
+    mqtt::connack ack;
+    ack.session_present = session_present;
+    if (v5) {
+        if (assigned) ack.props.assigned_client_identifier = client_id_;
+        if (limits_->receive_maximum != 65535) ack.props.receive_maximum = limits_->receive_maximum;
+        if (limits_->topic_alias_maximum != 0)
+            ack.props.topic_alias_maximum = limits_->topic_alias_maximum;
+        ack.props.maximum_packet_size = limits_->max_packet_size;
+        if (keep_alive_changed) ack.props.server_keep_alive = keep_alive_;
+        if (expiry_capped) ack.props.session_expiry_interval = expiry;
+        if (!limits_->retain_available) ack.props.retain_available = 0;
+    }
+    state_ = state::connected;
+    send(ack);
+    log_event(1, "client '" + client_id_ + "' connected from " + transport_.peer() +
+                     (session_present ? " (session resumed)" : ""));
+
+    // Re-send what the previous connection left unacknowledged (4.4), in order.
+    for (auto& m : s->inflight) {
+        if (m.state == outgoing_state::awaiting_ack) {
+            m.dup = true;
+            send_publish(m);
+        } else {
+            mqtt::ack rel;
+            rel.type = mqtt::packet_type::pubrel;
+            rel.packet_id = m.packet_id;
+            send(rel);
+        }
+    }
+    pump();
+    return true;
+}
+
+void connection::handle_disconnect(const mqtt::disconnect& d) {
+    bool publish_will = false;
+    if (version_ == mqtt::protocol_version::v5) {
+        if (d.props.session_expiry_interval && session_ != nullptr) {
+            // 5.0 section 3.14.2.2.2: from zero to non-zero is a protocol error.
+            if (session_->expiry_interval == 0 && *d.props.session_expiry_interval != 0) {
+                fail(mqtt::reason_code::protocol_error, "session expiry changed from zero");
+                return;
+            }
+            session_->expiry_interval =
+                std::min(*d.props.session_expiry_interval, limits_->max_session_expiry);
+        }
+        publish_will = d.reason == mqtt::reason_code::disconnect_with_will;
+    }
+    state_ = state::closing;
+    transport_.close();
+    end_session_link(publish_will);
+}
+
+void connection::handle_auth(const mqtt::auth&) {
+    // No enhanced authentication method is offered, so the client cannot have started an
+    // exchange: an AUTH packet is a protocol error (5.0 section 4.12).
+    fail(mqtt::reason_code::protocol_error, "AUTH without an authentication method");
+}
+
+}  // namespace iothub::broker

@@ -1,0 +1,151 @@
+// PUBLISH from a client and the acknowledgement flows (MQTT 3.1.1 sections 3.3-3.7 and 4.3,
+// 5.0 sections 3.3-3.7 and 4.3).
+
+#include <algorithm>
+
+#include "broker/connection.hpp"
+#include "broker/publish_encoder.hpp"
+#include "broker/worker.hpp"
+#include "mqtt/topic.hpp"
+
+namespace iothub::broker {
+
+namespace {
+
+mqtt::ack make_ack(mqtt::packet_type type, std::uint16_t id, mqtt::reason_code rc) {
+    mqtt::ack a;
+    a.type = type;
+    a.packet_id = id;
+    a.reason = rc;
+    return a;
+}
+
+// Finds the in-flight message with this id (acks usually arrive in order: front first).
+std::deque<outgoing_message>::iterator find_inflight(std::deque<outgoing_message>& q,
+                                                     std::uint16_t id) {
+    return std::find_if(q.begin(), q.end(),
+                        [id](const outgoing_message& m) { return m.packet_id == id; });
+}
+
+}  // namespace
+
+void connection::handle_publish(mqtt::publish& p) {
+    const bool v5 = version_ == mqtt::protocol_version::v5;
+    auto& s = *session_;
+
+    // Exactly once: a QoS 2 id not yet released is a re-transmission (4.3.3).
+    if (p.qos == 2 && s.incoming_qos2.count(p.packet_id) != 0) {
+        send(make_ack(mqtt::packet_type::pubrec, p.packet_id, mqtt::reason_code::success));
+        return;
+    }
+
+    if (v5 && p.props.topic_alias) {
+        const auto alias = *p.props.topic_alias;
+        if (alias == 0 || alias > limits_->topic_alias_maximum) {
+            fail(mqtt::reason_code::topic_alias_invalid, "topic alias out of range");
+            return;
+        }
+        if (!p.topic.empty()) {
+            topic_aliases_[alias] = p.topic;
+        } else {
+            auto it = topic_aliases_.find(alias);
+            if (it == topic_aliases_.end()) {
+                fail(mqtt::reason_code::protocol_error, "unknown topic alias");
+                return;
+            }
+            p.topic = it->second;
+        }
+    }
+    if (!mqtt::valid_topic_name(p.topic, limits_->max_topic_length, limits_->max_topic_levels)) {
+        fail(mqtt::reason_code::topic_name_invalid, "invalid topic name");
+        return;
+    }
+    if (p.retain && !limits_->retain_available) {
+        fail(mqtt::reason_code::retain_not_supported, "retain is not supported");
+        return;
+    }
+    if (p.qos == 2 && v5 && s.incoming_qos2.size() >= limits_->receive_maximum) {
+        fail(mqtt::reason_code::receive_maximum_exceeded, "receive maximum exceeded");
+        return;
+    }
+
+    mqtt::reason_code result = mqtt::reason_code::success;
+    if (v5 && p.props.payload_format_indicator.value_or(0) == 1 && !mqtt::valid_utf8(p.payload)) {
+        result = mqtt::reason_code::payload_format_invalid;
+    } else {
+        auto m = std::make_shared<message>();
+        m->topic = std::move(p.topic);
+        m->payload = std::move(p.payload);
+        m->qos = p.qos;
+        m->retain = p.retain;
+        m->origin = s.id;
+        if (v5) {
+            m->props_wire = forwarded_properties(p.props);
+            if (p.props.message_expiry_interval)
+                m->expires_at_ms =
+                    worker_.owner().now() + std::uint64_t{*p.props.message_expiry_interval} * 1000;
+        }
+        if (m->retain && !worker_.owner().set_retained(*s.hub, m)) {
+            result = mqtt::reason_code::quota_exceeded;
+            const auto now = worker_.owner().now();
+            if (worker_.owner().may_log_drop(now))
+                log_event(3, "retained message limit reached in hub '" + s.hub->name +
+                                 "': retained message for '" + m->topic + "' not stored");
+        }
+        worker_.publish(*s.hub, m);
+    }
+
+    if (p.qos == 1) {
+        send(make_ack(mqtt::packet_type::puback, p.packet_id, result));
+    } else if (p.qos == 2) {
+        if (!mqtt::is_error(result)) s.incoming_qos2.insert(p.packet_id);
+        send(make_ack(mqtt::packet_type::pubrec, p.packet_id, result));
+    }
+}
+
+void connection::handle_ack(const mqtt::ack& a) {
+    auto& s = *session_;
+    switch (a.type) {
+    case mqtt::packet_type::puback: {
+        auto it = find_inflight(s.inflight, a.packet_id);
+        if (it != s.inflight.end() && it->qos == 1) s.inflight.erase(it);
+        pump();
+        break;
+    }
+    case mqtt::packet_type::pubrec: {
+        auto it = find_inflight(s.inflight, a.packet_id);
+        if (it == s.inflight.end() || it->qos != 2) {
+            send(make_ack(mqtt::packet_type::pubrel, a.packet_id,
+                          mqtt::reason_code::packet_identifier_not_found));
+            break;
+        }
+        if (mqtt::is_error(a.reason)) {
+            // 5.0 section 4.3.3: a PUBREC with an error ends the flow.
+            s.inflight.erase(it);
+            pump();
+            break;
+        }
+        it->state = outgoing_state::awaiting_comp;
+        it->msg.reset();
+        send(make_ack(mqtt::packet_type::pubrel, a.packet_id, mqtt::reason_code::success));
+        break;
+    }
+    case mqtt::packet_type::pubrel: {
+        const bool known = s.incoming_qos2.erase(a.packet_id) != 0;
+        send(make_ack(mqtt::packet_type::pubcomp, a.packet_id,
+                      known ? mqtt::reason_code::success
+                            : mqtt::reason_code::packet_identifier_not_found));
+        break;
+    }
+    case mqtt::packet_type::pubcomp: {
+        auto it = find_inflight(s.inflight, a.packet_id);
+        if (it != s.inflight.end() && it->state == outgoing_state::awaiting_comp) s.inflight.erase(it);
+        pump();
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+}  // namespace iothub::broker

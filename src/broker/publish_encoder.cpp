@@ -1,0 +1,70 @@
+#include "broker/publish_encoder.hpp"
+
+#include "mqtt/codec.hpp"
+
+namespace iothub::broker {
+
+namespace {
+
+void put_u16(std::string& out, std::uint16_t v) {
+    out.push_back(static_cast<char>(v >> 8));
+    out.push_back(static_cast<char>(v & 0xFF));
+}
+
+void put_u32(std::string& out, std::uint32_t v) {
+    for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>((v >> shift) & 0xFF));
+}
+
+}  // namespace
+
+std::string forwarded_properties(const mqtt::properties& p) {
+    mqtt::properties fwd;
+    fwd.payload_format_indicator = p.payload_format_indicator;
+    fwd.content_type = p.content_type;
+    fwd.response_topic = p.response_topic;
+    fwd.correlation_data = p.correlation_data;
+    fwd.user_properties = p.user_properties;
+    std::string with_length;
+    mqtt::encode_properties(fwd, with_length);
+    // Drop the variable byte integer length prefix.
+    std::size_t i = 0;
+    while (i < with_length.size() && (static_cast<unsigned char>(with_length[i]) & 0x80) != 0) ++i;
+    return with_length.substr(i + 1);
+}
+
+void encode_publish(std::string& out, mqtt::protocol_version v, const message& m,
+                    std::uint8_t qos, bool retain, bool dup, std::uint16_t packet_id,
+                    const std::vector<std::uint32_t>& subscription_ids,
+                    std::uint32_t expiry_left) {
+    const bool v5 = v == mqtt::protocol_version::v5;
+    std::size_t props_len = 0;
+    if (v5) {
+        props_len = m.props_wire.size();
+        if (expiry_left != 0) props_len += 5;
+        for (auto id : subscription_ids) props_len += 1 + mqtt::varint_size(id);
+    }
+    std::size_t remaining = 2 + m.topic.size() + (qos > 0 ? 2 : 0) + m.payload.size();
+    if (v5) remaining += mqtt::varint_size(static_cast<std::uint32_t>(props_len)) + props_len;
+
+    out.reserve(out.size() + remaining + 5);
+    out.push_back(static_cast<char>(0x30 | (dup ? 0x08 : 0) | (qos << 1) | (retain ? 0x01 : 0)));
+    mqtt::put_varint(static_cast<std::uint32_t>(remaining), out);
+    put_u16(out, static_cast<std::uint16_t>(m.topic.size()));
+    out.append(m.topic);
+    if (qos > 0) put_u16(out, packet_id);
+    if (v5) {
+        mqtt::put_varint(static_cast<std::uint32_t>(props_len), out);
+        out.append(m.props_wire);
+        if (expiry_left != 0) {
+            out.push_back(0x02);
+            put_u32(out, expiry_left);
+        }
+        for (auto id : subscription_ids) {
+            out.push_back(0x0B);
+            mqtt::put_varint(id, out);
+        }
+    }
+    out.append(m.payload);
+}
+
+}  // namespace iothub::broker

@@ -1,0 +1,24 @@
+#pragma once
+// PUBLISH bytes for one subscriber, written straight from the shared message: the topic and
+// payload are copied once, into the connection's output buffer.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "broker/message.hpp"
+#include "mqtt/packet.hpp"
+
+namespace iothub::broker {
+
+// The v5 properties a broker forwards unchanged, encoded without their length prefix.
+std::string forwarded_properties(const mqtt::properties& p);
+
+// Appends a PUBLISH packet. `expiry_left` (seconds, 0 = none) and `subscription_ids` are
+// added to the message's forwarded properties on v5; nothing of them on 3.x.
+void encode_publish(std::string& out, mqtt::protocol_version v, const message& m,
+                    std::uint8_t qos, bool retain, bool dup, std::uint16_t packet_id,
+                    const std::vector<std::uint32_t>& subscription_ids,
+                    std::uint32_t expiry_left);
+
+}  // namespace iothub::broker

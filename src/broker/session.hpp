@@ -1,0 +1,70 @@
+#pragma once
+// Session state (MQTT 3.1.1 section 4.1, 5.0 section 4.1): what outlives a network
+// connection. Owned by one worker; touched only on that worker's thread.
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "broker/message.hpp"
+#include "broker/subscription_index.hpp"
+#include "mqtt/packet.hpp"
+
+namespace iothub::broker {
+
+class connection;
+struct hub_space;
+
+struct session_subscription {
+    std::string filter;  // without "$share/group/"
+    std::string group;   // empty unless shared
+    subscription_options options;
+};
+
+enum class outgoing_state : std::uint8_t { queued = 0, awaiting_ack = 1, awaiting_comp = 2 };
+
+struct outgoing_message {
+    message_ptr msg;  // null once released (PUBREL sent: only the id matters)
+    std::uint8_t qos = 0;
+    bool retain = false;
+    std::vector<std::uint32_t> subscription_ids;
+    std::uint16_t packet_id = 0;
+    outgoing_state state = outgoing_state::queued;
+    bool dup = false;
+};
+
+struct pending_will {
+    std::string hub;
+    message_ptr msg;
+    std::uint64_t due_ms = 0;
+};
+
+class session {
+public:
+    session_id id = 0;
+    hub_space* hub = nullptr;
+    std::string client_id;
+    mqtt::protocol_version version = mqtt::protocol_version::v311;
+    std::uint32_t expiry_interval = 0;  // seconds; 0xFFFFFFFF never expires
+    std::uint64_t disconnected_at_ms = 0;
+    std::unordered_map<std::string, session_subscription> subscriptions;  // key: as subscribed
+    std::deque<outgoing_message> inflight;  // sent (or being re-sent), awaiting the client
+    std::deque<outgoing_message> queue;     // waiting for room in the in-flight window
+    std::size_t queued_bytes = 0;
+    std::unordered_set<std::uint16_t> incoming_qos2;  // PUBREC sent, PUBREL awaited
+    std::uint16_t last_packet_id = 0;
+    connection* conn = nullptr;  // null while offline
+    std::optional<pending_will> will;  // a delayed will waiting for its time
+
+    // Next packet id not used by an in-flight message (never 0).
+    std::uint16_t next_packet_id();
+    bool persistent() const noexcept { return expiry_interval != 0; }
+    // When an offline session ends (ms), or 0 for never.
+    std::uint64_t expires_at_ms() const noexcept;
+};
+
+}  // namespace iothub::broker

@@ -1,0 +1,258 @@
+#include "broker/worker.hpp"
+
+#include <algorithm>
+
+#include "broker/connection.hpp"
+
+namespace iothub::broker {
+
+namespace {
+
+std::string session_key(std::string_view hub, std::string_view client_id) {
+    std::string key;
+    key.reserve(hub.size() + 1 + client_id.size());
+    key.append(hub);
+    key.push_back('\0');
+    key.append(client_id);
+    return key;
+}
+
+std::size_t message_bytes(const outgoing_message& m) { return m.msg ? message_size(*m.msg) : 0; }
+
+}  // namespace
+
+worker::worker(broker& b, unsigned index) : broker_(b), index_(index) {}
+
+worker::~worker() = default;
+
+session* worker::find_session(std::string_view hub, std::string_view client_id) {
+    auto it = by_key_.find(session_key(hub, client_id));
+    return it == by_key_.end() ? nullptr : it->second;
+}
+
+session& worker::create_session(hub_space& hub, std::string_view client_id) {
+    auto s = std::make_unique<session>();
+    s->id = (next_session_seq_++ << 10) | index_;
+    s->hub = &hub;
+    s->client_id = std::string(client_id);
+    auto& ref = *s;
+    by_key_[session_key(hub.name, client_id)] = &ref;
+    sessions_.emplace(ref.id, std::move(s));
+    return ref;
+}
+
+session& worker::restore_session(hub_space& hub, std::string_view client_id) {
+    if (auto* existing = find_session(hub.name, client_id)) return *existing;
+    return create_session(hub, client_id);
+}
+
+void worker::destroy_session(session& s) {
+    {
+        auto index = s.hub->subscriptions.write();
+        for (auto& [key, sub] : s.subscriptions) index->unsubscribe(sub.filter, sub.group, s.id);
+    }
+    if (s.persistent() && broker_.get_persistence() != nullptr)
+        broker_.get_persistence()->session_erase(s.hub->name, s.client_id);
+    by_key_.erase(session_key(s.hub->name, s.client_id));
+    sessions_.erase(s.id);
+}
+
+void worker::add_subscription(session& s, const std::string& key, session_subscription sub) {
+    s.hub->subscriptions.write()->subscribe(sub.filter, sub.group, s.id, sub.options);
+    s.subscriptions[key] = std::move(sub);
+}
+
+bool worker::remove_subscription(session& s, const std::string& key) {
+    auto it = s.subscriptions.find(key);
+    if (it == s.subscriptions.end()) return false;
+    s.hub->subscriptions.write()->unsubscribe(it->second.filter, it->second.group, s.id);
+    s.subscriptions.erase(it);
+    return true;
+}
+
+void worker::publish(hub_space& hub, const message_ptr& m) {
+    matches_.clear();
+    {
+        auto index = hub.subscriptions.read();
+        index->match(m->topic, [this](session_id sid, const subscription_options& o) {
+            matches_.push_back({sid, o});
+        });
+    }
+    if (matches_.empty()) return;
+    // One delivery per session: highest QoS of its matching subscriptions, every
+    // subscription identifier (MQTT 5.0 section 3.3.4).
+    std::sort(matches_.begin(), matches_.end(),
+              [](const match_entry& a, const match_entry& b) { return a.sid < b.sid; });
+    if (outboxes_.size() != broker_.worker_count()) outboxes_.resize(broker_.worker_count());
+    for (std::size_t i = 0; i < matches_.size();) {
+        const session_id sid = matches_[i].sid;
+        delivery d;
+        d.target = sid;
+        d.msg = m;
+        bool any = false;
+        std::uint8_t qos = 0;
+        bool retain_as_published = false;
+        for (; i < matches_.size() && matches_[i].sid == sid; ++i) {
+            const auto& o = matches_[i].options;
+            if (o.no_local && m->origin == sid) continue;
+            any = true;
+            qos = std::max(qos, o.qos);
+            retain_as_published = retain_as_published || o.retain_as_published;
+            if (o.identifier != 0) d.subscription_ids.push_back(o.identifier);
+        }
+        if (!any) continue;
+        d.qos = std::min(qos, m->qos);
+        // A message delivered because of a live subscription has RETAIN 0 unless the
+        // subscription asked for retain-as-published (3.1.1: always 0 here).
+        d.retain = retain_as_published && m->retain;
+        const unsigned target = worker_of(sid);
+        if (target == index_)
+            deliver_local(d);
+        else
+            outboxes_[target].push_back(std::move(d));
+    }
+}
+
+void worker::flush() {
+    auto* disp = broker_.get_dispatcher();
+    for (unsigned w = 0; w < outboxes_.size(); ++w) {
+        if (outboxes_[w].empty()) continue;
+        if (disp != nullptr) {
+            std::vector<delivery> batch;
+            batch.swap(outboxes_[w]);
+            disp->post_deliveries(w, std::move(batch));
+        } else {
+            outboxes_[w].clear();
+        }
+    }
+}
+
+void worker::on_deliveries(std::vector<delivery>& batch) {
+    for (auto& d : batch) deliver_local(d);
+}
+
+void worker::deliver_local(const delivery& d) {
+    auto it = sessions_.find(d.target);
+    if (it == sessions_.end()) return;  // the session ended while the message travelled
+    outgoing_message m;
+    m.msg = d.msg;
+    m.qos = d.qos;
+    m.retain = d.retain;
+    m.subscription_ids = d.subscription_ids;
+    deliver_to(*it->second, std::move(m));
+}
+
+void worker::deliver_to(session& s, outgoing_message&& m) {
+    const auto now = broker_.now();
+    if (m.msg->expired(now)) {
+        broker_.drops().expired.fetch_add(1, std::memory_order_relaxed);
+        return;
+    }
+    if (s.conn != nullptr && s.conn->connected()) {
+        s.conn->deliver(std::move(m));
+        return;
+    }
+    // Offline: QoS 0 is not kept (MQTT 3.1.1 section 3.1.2.4 allows either; iothub keeps
+    // only what was promised at least once).
+    if (m.qos == 0) {
+        broker_.drops().qos0_dropped.fetch_add(1, std::memory_order_relaxed);
+        return;
+    }
+    const auto lim = broker_.config();
+    const std::size_t bytes = message_bytes(m);
+    if (s.queue.size() + s.inflight.size() >= lim->max_queued_messages ||
+        s.queued_bytes + bytes > lim->max_queued_bytes) {
+        // The newest message is refused: what is queued keeps its order and its promise.
+        broker_.drops().queue_full.fetch_add(1, std::memory_order_relaxed);
+        if (broker_.may_log_drop(now) && broker_.log)
+            broker_.log(3, "queue of client '" + s.client_id + "' is full (" +
+                               std::to_string(s.queue.size()) +
+                               " messages): dropping new messages; " +
+                               std::to_string(broker_.drops().queue_full.load()) +
+                               " dropped so far");
+        return;
+    }
+    s.queued_bytes += bytes;
+    s.queue.push_back(std::move(m));
+}
+
+void worker::schedule_will(session& s, pending_will w) { s.will = std::move(w); }
+
+void worker::publish_will(hub_space& hub, const message_ptr& m) {
+    if (m->retain) broker_.set_retained(hub, m);
+    publish(hub, m);
+    flush();
+}
+
+void worker::tick(std::uint64_t now) {
+    // Copy: a tick may close connections, which detach themselves.
+    std::vector<connection*> conns(connections_.begin(), connections_.end());
+    for (auto* c : conns) c->tick(now);
+    // Delayed wills whose time came.
+    for (auto& [id, s] : sessions_) {
+        if (s->will && s->will->due_ms <= now) {
+            auto w = std::move(*s->will);
+            s->will.reset();
+            publish_will(*s->hub, w.msg);
+        }
+    }
+    if (now >= next_expiry_scan_ms_) {
+        next_expiry_scan_ms_ = now + 1000;
+        expire_sessions(now);
+    }
+    flush();
+}
+
+void worker::expire_sessions(std::uint64_t now) {
+    std::vector<session*> ended;
+    for (auto& entry : sessions_) {
+        session* s = entry.second.get();
+        if (s->conn != nullptr) continue;
+        auto at = s->expires_at_ms();
+        if (at != 0 && now >= at) ended.push_back(s);
+        // Expired messages leave the offline queue.
+        if (!s->queue.empty()) {
+            auto& q = s->queue;
+            auto keep = std::remove_if(q.begin(), q.end(), [&](const outgoing_message& m) {
+                if (m.msg && m.msg->expired(now)) {
+                    s->queued_bytes -= std::min(s->queued_bytes, message_bytes(m));
+                    broker_.drops().expired.fetch_add(1, std::memory_order_relaxed);
+                    return true;
+                }
+                return false;
+            });
+            q.erase(keep, q.end());
+        }
+    }
+    for (auto* s : ended) {
+        // A will delayed past the session's end is published when the session ends.
+        if (s->will) {
+            auto w = std::move(*s->will);
+            s->will.reset();
+            publish_will(*s->hub, w.msg);
+        }
+        destroy_session(*s);
+    }
+}
+
+void worker::shutdown() {
+    std::vector<connection*> conns(connections_.begin(), connections_.end());
+    for (auto* c : conns) c->close_with(mqtt::reason_code::server_shutting_down, "server shutting down");
+    // Delayed wills are not kept across a restart: their clients are gone, so they go out now.
+    for (auto& [id, s] : sessions_) {
+        if (!s->will) continue;
+        auto w = std::move(*s->will);
+        s->will.reset();
+        publish_will(*s->hub, w.msg);
+    }
+    flush();
+}
+
+void worker::save_sessions() {
+    auto* p = broker_.get_persistence();
+    if (p == nullptr) return;
+    for (auto& [id, s] : sessions_)
+        if (s->persistent()) p->session_save(*s);
+}
+
+}  // namespace iothub::broker

@@ -1,0 +1,98 @@
+#pragma once
+// A worker's share of the broker: the sessions and connections it owns, and the routing
+// of messages published by its connections. Only its own thread calls it.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "broker/broker.hpp"
+#include "broker/session.hpp"
+
+namespace iothub::broker {
+
+class connection;
+
+class worker {
+public:
+    worker(broker& b, unsigned index);
+    ~worker();
+
+    unsigned index() const noexcept { return index_; }
+    broker& owner() noexcept { return broker_; }
+
+    // Sessions owned by this worker.
+    session* find_session(std::string_view hub, std::string_view client_id);
+    session& create_session(hub_space& hub, std::string_view client_id);
+    // Removes the session and its subscriptions; erases it from the store when persisted.
+    void destroy_session(session& s);
+    std::size_t session_count() const noexcept { return sessions_.size(); }
+    template <class F> void for_each_session(F&& f) {
+        for (auto& [id, s] : sessions_) f(*s);
+    }
+
+    // Subscriptions: the index entry and the session's own record.
+    void add_subscription(session& s, const std::string& key, session_subscription sub);
+    bool remove_subscription(session& s, const std::string& key);
+
+    // Connections on this worker (for keep-alive and shutdown).
+    void attach(connection* c) { connections_.insert(c); }
+    void detach(connection* c) { connections_.erase(c); }
+    std::size_t connection_count() const noexcept { return connections_.size(); }
+
+    // Routing: match once, deliver to local sessions, batch the rest per worker.
+    void publish(hub_space& hub, const message_ptr& m);
+    // Deliveries that other workers sent here.
+    void on_deliveries(std::vector<delivery>& batch);
+    // Posts the batches collected for other workers. Call at the end of each read.
+    void flush();
+
+    // Gives a message to a session of this worker: sent if online (window allowing), queued
+    // otherwise, subject to the queue limits.
+    void deliver_to(session& s, outgoing_message&& m);
+
+    // Keep-alive, delayed wills, session and message expiry.
+    void tick(std::uint64_t now);
+
+    // Starts a delayed will (v5 will delay interval) for a session that went offline.
+    void schedule_will(session& s, pending_will w);
+    // Publishes a will message now.
+    void publish_will(hub_space& hub, const message_ptr& m);
+
+    // Server shutdown: closes every connection (v5: DISCONNECT 0x8B). Wills of connections closed by shutdown are published, as on any
+    // server-initiated close (spec: the will is published when the connection closes
+    // without a DISCONNECT from the client).
+    void shutdown();
+    // Saves every persistent session now.
+    void save_sessions();
+
+    // Restores a session loaded from the store at start-up.
+    session& restore_session(hub_space& hub, std::string_view client_id);
+
+private:
+    void deliver_local(const delivery& d);
+    void expire_sessions(std::uint64_t now);
+
+    broker& broker_;
+    unsigned index_;
+    std::uint64_t next_session_seq_ = 1;
+    std::unordered_map<session_id, std::unique_ptr<session>> sessions_;
+    std::unordered_map<std::string, session*> by_key_;  // hub '\0' client id
+    std::unordered_set<connection*> connections_;
+    std::vector<std::vector<delivery>> outboxes_;
+    struct match_entry {
+        session_id sid;
+        subscription_options options;
+    };
+    std::vector<match_entry> matches_;
+    std::uint64_t next_expiry_scan_ms_ = 0;
+};
+
+// Worker index encoded in a session id's low bits.
+inline unsigned worker_of(session_id id) noexcept { return static_cast<unsigned>(id & 0x3FF); }
+
+}  // namespace iothub::broker

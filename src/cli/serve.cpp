@@ -1,0 +1,141 @@
+#include "cli/serve.hpp"
+
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+
+#include "broker/broker.hpp"
+#include "broker/worker.hpp"
+#include "cli/persistence.hpp"
+#include "net/server.hpp"
+#include "store/sqlite_store.hpp"
+
+namespace iothub::cli {
+
+namespace {
+
+std::uint64_t wall_clock_ms() {
+    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          std::chrono::system_clock::now().time_since_epoch())
+                                          .count());
+}
+
+spdlog::level::level_enum spd_level(logging_level l) {
+    switch (l) {
+    case logging_level::trace: return spdlog::level::trace;
+    case logging_level::debug: return spdlog::level::debug;
+    case logging_level::info: return spdlog::level::info;
+    case logging_level::warning: return spdlog::level::warn;
+    case logging_level::error: return spdlog::level::err;
+    case logging_level::critical: return spdlog::level::critical;
+    case logging_level::off: return spdlog::level::off;
+    }
+    return spdlog::level::info;
+}
+
+broker::limits to_broker_limits(const config& cfg) {
+    broker::limits l;
+    const auto& c = cfg.limits;
+    l.max_packet_size = c.max_packet_size;
+    l.max_queued_messages = c.max_queued_messages;
+    l.max_queued_bytes = c.max_queued_bytes;
+    l.max_inflight = c.max_inflight;
+    l.receive_maximum = c.receive_maximum;
+    l.topic_alias_maximum = c.topic_alias_maximum;
+    l.max_topic_length = c.max_topic_length;
+    l.max_topic_levels = c.max_topic_levels;
+    l.max_connections = c.max_connections;
+    l.max_keep_alive = c.max_keep_alive;
+    l.max_session_expiry = c.max_session_expiry;
+    l.max_retained = c.max_retained;
+    l.retain_available = c.retain_available;
+    l.drop_log_interval_ms = std::uint64_t{cfg.drop_log_interval} * 1000;
+    l.dev_hub_open = cfg.dev_hub_open();
+    return l;
+}
+
+void write_ready_file(const std::string& path, const std::string& mqtt) {
+    // Written whole, then renamed, so a reader never sees half a file.
+    const std::string tmp = path + ".tmp";
+    {
+        std::ofstream f(tmp, std::ios::trunc);
+        if (!f) throw std::runtime_error("cannot write ready file " + tmp);
+        f << "{\"mqtt\":\"" << mqtt << "\"}\n";
+    }
+    std::filesystem::rename(tmp, path);
+}
+
+}  // namespace
+
+int run_serve(const serve_options& options) {
+    config cfg = options.resolve();
+    spdlog::set_level(spd_level(cfg.log_level));
+    spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+
+    // Signals are taken by this thread alone, with sigwait; the workers never see them.
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    ::signal(SIGPIPE, SIG_IGN);
+
+    broker::broker b(to_broker_limits(cfg), cfg.worker_count(), wall_clock_ms);
+    b.log = [](int level, const std::string& text) {
+        spdlog::log(static_cast<spdlog::level::level_enum>(level), "{}", text);
+    };
+    b.hub("default");
+
+    std::unique_ptr<store::store> db;
+    std::unique_ptr<store_persistence> persist;
+    if (cfg.persistence) {
+        db = store::open_sqlite_store(cfg.data_dir);
+        persist = std::make_unique<store_persistence>(*db);
+        const auto restored = persist->restore(b);
+        spdlog::info("store {}/iothub.db: {} retained messages, {} sessions restored", cfg.data_dir,
+                     restored.retained, restored.sessions);
+        b.set_persistence(persist.get());
+    }
+
+    net::server srv(b);
+    const std::string mqtt_addr = srv.listen_mqtt({cfg.mqtt.host, cfg.mqtt.port});
+    srv.start();
+    spdlog::info("iothub listening: mqtt {} ({} workers{})", mqtt_addr, b.worker_count(),
+                 cfg.dev_hub_open() ? ", open development hub 'default'" : "");
+    if (!cfg.ready_file.empty()) write_ready_file(cfg.ready_file, mqtt_addr);
+
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&signals, &sig) != 0) continue;
+        if (sig == SIGHUP) {
+            try {
+                auto result = options.reload(cfg);
+                cfg = result.next;
+                spdlog::set_level(spd_level(cfg.log_level));
+                auto lim = to_broker_limits(cfg);
+                lim.dev_hub_open = b.config()->dev_hub_open;  // decided at start
+                b.set_limits(lim);
+                for (const auto& k : result.ignored)
+                    spdlog::warn("reload: '{}' changes only after a restart", k);
+                spdlog::info("configuration reloaded ({} keys changed)", result.applied.size());
+            } catch (const std::exception& e) {
+                spdlog::error("reload failed, keeping the running configuration: {}", e.what());
+            }
+            continue;
+        }
+        spdlog::info("{} received: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        break;
+    }
+    srv.stop();
+    if (db) db->close();
+    spdlog::info("stopped");
+    return 0;
+}
+
+}  // namespace iothub::cli

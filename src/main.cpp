@@ -1,0 +1,30 @@
+// iothub: an MQTT broker that knows its devices.
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <exception>
+
+#include "cli/serve.hpp"
+
+int main(int argc, char** argv) {
+    CLI::App app{"iothub: a self-hosted IoT hub and MQTT broker (MQTT 3.1, 3.1.1 and 5.0)"};
+    app.require_subcommand(1);
+    auto* serve = app.add_subcommand("serve", "Run the hub: MQTT listeners, store and hubs");
+    iothub::cli::serve_options options(*serve);
+    auto* version = app.add_subcommand("version", "Print the version");
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e);
+    }
+    if (version->parsed()) {
+        std::printf("iothub 0.1.0\n");
+        return 0;
+    }
+    try {
+        return iothub::cli::run_serve(options);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "iothub: %s\n", e.what());
+        return 1;
+    }
+}

@@ -1,0 +1,134 @@
+#include "mqtt/topic.hpp"
+
+#include <cstdint>
+
+namespace iothub::mqtt {
+namespace {
+
+bool is_continuation(unsigned char c) noexcept { return (c & 0xC0) == 0x80; }
+
+// Calls f(level) for each '/'-separated level; stops early when f returns false.
+template <typename F>
+bool each_level(std::string_view s, F&& f) {
+    std::size_t start = 0;
+    for (;;) {
+        const auto end = s.find('/', start);
+        const auto level = s.substr(start, end == std::string_view::npos ? end : end - start);
+        if (!f(level)) return false;
+        if (end == std::string_view::npos) return true;
+        start = end + 1;
+    }
+}
+
+bool within_limits(std::string_view s, std::size_t max_length, std::size_t max_levels) noexcept {
+    if (max_length != 0 && s.size() > max_length) return false;
+    if (max_levels != 0) {
+        std::size_t levels = 1;
+        for (char c : s)
+            if (c == '/' && ++levels > max_levels) return false;
+    }
+    return true;
+}
+
+}  // namespace
+
+bool valid_utf8(std::string_view s) noexcept {
+    const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+    const std::size_t n = s.size();
+    std::size_t i = 0;
+    while (i < n) {
+        const unsigned char c = p[i];
+        if (c < 0x80) {
+            if (c == 0) return false;
+            ++i;
+            continue;
+        }
+        std::size_t extra = 0;
+        unsigned char lo = 0x80;
+        unsigned char hi = 0xBF;
+        if (c >= 0xC2 && c <= 0xDF) {
+            extra = 1;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            extra = 2;
+            if (c == 0xE0) lo = 0xA0;       // overlong
+            else if (c == 0xED) hi = 0x9F;  // U+D800..U+DFFF
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            extra = 3;
+            if (c == 0xF0) lo = 0x90;       // overlong
+            else if (c == 0xF4) hi = 0x8F;  // above U+10FFFF
+        } else {
+            return false;  // continuation byte, C0/C1 overlong lead, or F5..FF
+        }
+        if (n - i <= extra) return false;
+        if (p[i + 1] < lo || p[i + 1] > hi) return false;
+        for (std::size_t k = 2; k <= extra; ++k)
+            if (!is_continuation(p[i + k])) return false;
+        i += extra + 1;
+    }
+    return true;
+}
+
+bool valid_topic_name(std::string_view topic, std::size_t max_length,
+                      std::size_t max_levels) noexcept {
+    if (topic.empty()) return false;
+    if (topic.find_first_of("+#") != std::string_view::npos) return false;
+    return within_limits(topic, max_length, max_levels) && valid_utf8(topic);
+}
+
+bool valid_topic_filter(std::string_view filter, std::size_t max_length,
+                        std::size_t max_levels) noexcept {
+    if (filter.empty()) return false;
+    if (!within_limits(filter, max_length, max_levels)) return false;
+    bool after_hash = false;
+    const bool levels_ok = each_level(filter, [&](std::string_view level) {
+        if (after_hash) return false;  // '#' must be the last level
+        if (level.find_first_of("+#") == std::string_view::npos) return true;
+        if (level == "#") {
+            after_hash = true;
+            return true;
+        }
+        return level == "+";
+    });
+    return levels_ok && valid_utf8(filter);
+}
+
+bool parse_shared(std::string_view text, shared_filter& out) noexcept {
+    constexpr std::string_view prefix = "$share/";
+    if (!text.starts_with(prefix)) {
+        out = {{}, text};
+        return true;
+    }
+    const auto rest = text.substr(prefix.size());
+    const auto slash = rest.find('/');
+    if (slash == std::string_view::npos) return false;
+    const auto group = rest.substr(0, slash);
+    const auto filter = rest.substr(slash + 1);
+    if (group.empty() || group.find_first_of("+#") != std::string_view::npos) return false;
+    if (!valid_topic_filter(filter)) return false;
+    out = {group, filter};
+    return true;
+}
+
+bool topic_matches(std::string_view filter, std::string_view topic) noexcept {
+    if (!topic.empty() && topic.front() == '$' && !filter.empty() &&
+        (filter.front() == '+' || filter.front() == '#'))
+        return false;
+    std::size_t fpos = 0;
+    std::size_t tpos = 0;
+    bool topic_done = false;
+    for (;;) {
+        const auto fend = filter.find('/', fpos);
+        const auto flevel = filter.substr(fpos, fend == std::string_view::npos ? fend : fend - fpos);
+        if (flevel == "#") return true;  // this level, every level below, and the parent
+        if (topic_done) return false;
+        const auto tend = topic.find('/', tpos);
+        const auto tlevel = topic.substr(tpos, tend == std::string_view::npos ? tend : tend - tpos);
+        if (flevel != "+" && flevel != tlevel) return false;
+        topic_done = tend == std::string_view::npos;
+        if (fend == std::string_view::npos) return topic_done;
+        fpos = fend + 1;
+        tpos = topic_done ? topic.size() : tend + 1;
+    }
+}
+
+}  // namespace iothub::mqtt

@@ -1,0 +1,338 @@
+#include "net/server.hpp"
+
+#include <malloc.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/asio.hpp>
+#include <chrono>
+#include <future>
+#include <stdexcept>
+#include <thread>
+
+#include "broker/broker.hpp"
+#include "broker/connection.hpp"
+#include "broker/worker.hpp"
+
+namespace iothub::net {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+struct worker_loop;
+
+// One TCP connection: owns the socket and the protocol handler, moves bytes between them.
+class tcp_connection final : public broker::transport,
+                             public std::enable_shared_from_this<tcp_connection> {
+public:
+    tcp_connection(worker_loop& loop, tcp::socket socket);
+    ~tcp_connection() override = default;
+
+    void start(std::vector<std::uint8_t> pending = {});
+
+    void wake_write() override;
+    void close() override;
+    void migrate(unsigned worker) override { migrate_to_ = static_cast<int>(worker); }
+    std::string peer() const override { return peer_; }
+
+private:
+    void do_read();
+    void do_write();
+    void finish();
+    void hand_over();
+
+    worker_loop& loop_;
+    tcp::socket socket_;
+    std::string peer_;
+    std::unique_ptr<broker::connection> handler_;
+    std::string writing_;
+    bool write_active_ = false;
+    bool write_posted_ = false;
+    bool close_requested_ = false;
+    bool finished_ = false;
+    int migrate_to_ = -1;
+};
+
+}  // namespace
+
+namespace {
+
+struct worker_loop {
+    server::impl* owner = nullptr;
+    unsigned index = 0;
+    asio::io_context ioc{1};
+    std::unique_ptr<asio::executor_work_guard<asio::io_context::executor_type>> work;
+    std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
+    std::unique_ptr<asio::steady_timer> ticker;
+    broker::worker* state = nullptr;
+    std::thread thread;
+    std::uint64_t ticks = 0;
+};
+
+}  // namespace
+
+struct server::impl final : broker::dispatcher {
+    explicit impl(broker::broker& b) : broker_(b) {
+        for (unsigned i = 0; i < b.worker_count(); ++i) {
+            auto w = std::make_unique<worker_loop>();
+            w->owner = this;
+            w->index = i;
+            w->state = &b.worker_at(i);
+            w->work = std::make_unique<asio::executor_work_guard<asio::io_context::executor_type>>(
+                w->ioc.get_executor());
+            loops_.push_back(std::move(w));
+        }
+        b.set_dispatcher(this);
+    }
+
+    void post_deliveries(unsigned target, std::vector<broker::delivery>&& batch) override {
+        auto& loop = *loops_[target];
+        asio::post(loop.ioc, [&loop, b = std::move(batch)]() mutable {
+            loop.state->on_deliveries(b);
+            loop.state->flush();
+        });
+    }
+
+    void accept(worker_loop& loop, tcp::acceptor& acc) {
+        acc.async_accept(loop.ioc, [this, &loop, &acc](boost::system::error_code ec, tcp::socket s) {
+            if (ec == asio::error::operation_aborted || !acc.is_open()) return;
+            if (!ec) {
+                boost::system::error_code ignored;
+                s.set_option(tcp::no_delay(true), ignored);
+                std::make_shared<tcp_connection>(loop, std::move(s))->start();
+            }
+            accept(loop, acc);
+        });
+    }
+
+    void tick(worker_loop& loop) {
+        loop.ticker->expires_after(std::chrono::milliseconds(250));
+        loop.ticker->async_wait([this, &loop](boost::system::error_code ec) {
+            if (ec) return;
+            loop.state->tick(broker_.now());
+            // Give freed memory back to the system after a spike (idle most of the time).
+            if (loop.index == 0 && ++loop.ticks % 40 == 0) ::malloc_trim(0);
+            tick(loop);
+        });
+    }
+
+    broker::broker& broker_;
+    std::vector<std::unique_ptr<worker_loop>> loops_;
+    bool started_ = false;
+};
+
+namespace {
+
+tcp_connection::tcp_connection(worker_loop& loop, tcp::socket socket)
+    : loop_(loop), socket_(std::move(socket)) {
+    boost::system::error_code ec;
+    auto ep = socket_.remote_endpoint(ec);
+    if (!ec) {
+        auto addr = ep.address();
+        peer_ = addr.is_v6() ? "[" + addr.to_string() + "]:" + std::to_string(ep.port())
+                             : addr.to_string() + ":" + std::to_string(ep.port());
+    } else {
+        peer_ = "unknown";
+    }
+}
+
+void tcp_connection::start(std::vector<std::uint8_t> pending) {
+    handler_ = std::make_unique<broker::connection>(*loop_.state, *this);
+    if (!pending.empty()) {
+        handler_->set_input(std::move(pending));
+        if (migrate_to_ >= 0) {
+            hand_over();
+            return;
+        }
+    }
+    if (!close_requested_) do_read();
+}
+
+void tcp_connection::do_read() {
+    auto buf = handler_->read_buffer();
+    socket_.async_read_some(
+        asio::buffer(buf.data(), buf.size()),
+        [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
+            if (self->finished_) return;
+            if (ec) {
+                self->handler_->on_transport_closed();
+                self->finish();
+                return;
+            }
+            self->handler_->on_read(n);
+            if (self->migrate_to_ >= 0) {
+                self->hand_over();
+                return;
+            }
+            if (!self->close_requested_) self->do_read();
+        });
+}
+
+void tcp_connection::hand_over() {
+    // The CONNECT names a session owned by another worker: move the socket there, with the
+    // bytes read so far, before anything was answered.
+    auto pending = handler_->take_input();
+    handler_.reset();
+    boost::system::error_code ec;
+    const auto protocol = socket_.local_endpoint(ec).protocol();
+    const int fd = socket_.release(ec);
+    finished_ = true;
+    if (ec || fd < 0) return;
+    auto& target = *loop_.owner->loops_[static_cast<unsigned>(migrate_to_)];
+    asio::post(target.ioc, [&target, fd, protocol, pending = std::move(pending)]() mutable {
+        boost::system::error_code assign_ec;
+        tcp::socket s(target.ioc);
+        s.assign(protocol, fd, assign_ec);
+        if (assign_ec) {
+            ::close(fd);
+            return;
+        }
+        std::make_shared<tcp_connection>(target, std::move(s))->start(std::move(pending));
+    });
+}
+
+void tcp_connection::wake_write() {
+    if (write_active_ || write_posted_ || finished_) return;
+    write_posted_ = true;
+    // Deferred: everything produced in this turn of the loop goes out in one write.
+    asio::post(loop_.ioc, [self = shared_from_this()] {
+        self->write_posted_ = false;
+        self->do_write();
+    });
+}
+
+void tcp_connection::do_write() {
+    if (write_active_ || finished_) return;
+    if (handler_ == nullptr || handler_->output().empty()) {
+        if (close_requested_) finish();
+        return;
+    }
+    writing_.clear();
+    writing_.swap(handler_->output());
+    write_active_ = true;
+    asio::async_write(socket_, asio::buffer(writing_),
+                      [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+                          self->write_active_ = false;
+                          if (self->finished_) return;
+                          if (ec) {
+                              self->handler_->on_transport_closed();
+                              self->finish();
+                              return;
+                          }
+                          // Give back a buffer that grew for a burst.
+                          if (self->writing_.capacity() > 256 * 1024) std::string().swap(self->writing_);
+                          self->do_write();
+                      });
+}
+
+void tcp_connection::close() {
+    if (close_requested_) return;
+    close_requested_ = true;
+    if (!write_active_ && !write_posted_) {
+        write_posted_ = true;
+        asio::post(loop_.ioc, [self = shared_from_this()] {
+            self->write_posted_ = false;
+            self->do_write();
+        });
+    }
+}
+
+void tcp_connection::finish() {
+    if (finished_) return;
+    finished_ = true;
+    boost::system::error_code ec;
+    socket_.shutdown(tcp::socket::shutdown_both, ec);
+    socket_.close(ec);
+    if (handler_) handler_->on_transport_closed();
+    // Destroy the handler on a later turn: this may run inside one of its calls.
+    asio::post(loop_.ioc, [self = shared_from_this()] { self->handler_.reset(); });
+}
+
+}  // namespace
+
+server::server(broker::broker& b) : impl_(std::make_unique<impl>(b)) {}
+
+server::~server() {
+    if (impl_->started_) stop();
+}
+
+std::string server::listen_mqtt(const endpoint& ep) {
+    boost::system::error_code ec;
+    std::string host = ep.host == "localhost" ? "127.0.0.1" : ep.host;
+    auto addr = asio::ip::make_address(host, ec);
+    if (ec) throw std::runtime_error("invalid listen address '" + ep.host + "': " + ec.message());
+    std::uint16_t port = ep.port;
+    std::string bound;
+    for (auto& loop : impl_->loops_) {
+        auto acc = std::make_unique<tcp::acceptor>(loop->ioc);
+        tcp::endpoint e(addr, port);
+        acc->open(e.protocol(), ec);
+        if (!ec) acc->set_option(asio::socket_base::reuse_address(true), ec);
+        if (!ec) {
+            int one = 1;
+            if (::setsockopt(acc->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
+                ec = boost::system::error_code(errno, boost::system::system_category());
+        }
+        if (!ec) acc->bind(e, ec);
+        if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
+        if (ec)
+            throw std::runtime_error("cannot listen on " + ep.host + ":" + std::to_string(port) +
+                                     ": " + ec.message());
+        if (port == 0) {
+            // The first socket picked a free port; the others share it.
+            port = acc->local_endpoint().port();
+        }
+        loop->acceptors.push_back(std::move(acc));
+    }
+    bound = (addr.is_v6() ? "[" + addr.to_string() + "]" : addr.to_string()) + ":" + std::to_string(port);
+    return bound;
+}
+
+void server::start() {
+    for (auto& loop : impl_->loops_) {
+        for (auto& acc : loop->acceptors) impl_->accept(*loop, *acc);
+        loop->ticker = std::make_unique<asio::steady_timer>(loop->ioc);
+        impl_->tick(*loop);
+        loop->thread = std::thread([l = loop.get()] { l->ioc.run(); });
+    }
+    impl_->started_ = true;
+}
+
+void server::run_on_workers(const std::function<void(unsigned)>& f) {
+    std::vector<std::future<void>> done;
+    for (auto& loop : impl_->loops_) {
+        auto task = std::make_shared<std::packaged_task<void()>>([&f, i = loop->index] { f(i); });
+        done.push_back(task->get_future());
+        asio::post(loop->ioc, [task] { (*task)(); });
+    }
+    for (auto& d : done) d.get();
+}
+
+void server::stop() {
+    if (!impl_->started_) return;
+    impl_->started_ = false;
+    run_on_workers([this](unsigned i) {
+        auto& loop = *impl_->loops_[i];
+        boost::system::error_code ec;
+        for (auto& acc : loop.acceptors) acc->close(ec);
+        if (loop.ticker) loop.ticker->cancel();
+    });
+    // Close every connection (wills and deliveries may cross workers), then let the loops
+    // drain their writes.
+    run_on_workers([this](unsigned i) { impl_->loops_[i]->state->shutdown(); });
+    // Deliveries posted while closing are queued ahead of this pass; then sessions are saved.
+    run_on_workers([this](unsigned i) { impl_->loops_[i]->state->save_sessions(); });
+    for (auto& loop : impl_->loops_) loop->work.reset();
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    for (auto& loop : impl_->loops_) {
+        while (!loop->ioc.stopped() && std::chrono::steady_clock::now() < deadline)
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        loop->ioc.stop();
+        if (loop->thread.joinable()) loop->thread.join();
+    }
+}
+
+}  // namespace iothub::net

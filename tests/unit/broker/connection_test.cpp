@@ -1,0 +1,364 @@
+// The protocol state machine driven without sockets: packets in, packets out, a fake clock.
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <memory>
+
+#include "broker/broker.hpp"
+#include "broker/connection.hpp"
+#include "broker/worker.hpp"
+#include "mqtt/codec.hpp"
+
+namespace iothub::broker {
+namespace {
+
+using mqtt::protocol_version;
+
+struct fake_transport final : transport {
+    bool closed = false;
+    int migrate_to = -1;
+    void wake_write() override {}
+    void close() override { closed = true; }
+    void migrate(unsigned w) override { migrate_to = static_cast<int>(w); }
+    std::string peer() const override { return "test"; }
+};
+
+struct fixture : ::testing::Test {
+    std::uint64_t now = 1'000'000;
+    limits lim;
+    std::unique_ptr<broker> b;
+
+    void make(unsigned workers = 1) {
+        b = std::make_unique<broker>(lim, workers, [this] { return now; });
+    }
+    void SetUp() override { make(); }
+};
+
+// A client: a transport, a handler on worker 0 (or another), and a parser for its output.
+struct client {
+    fake_transport t;
+    std::unique_ptr<connection> c;
+    protocol_version v;
+    std::size_t parsed = 0;
+    std::vector<mqtt::packet> pending;  // read past a CONNACK, returned by the next received()
+
+    client(broker& b, protocol_version version, unsigned w = 0)
+        : c(std::make_unique<connection>(b.worker_at(w), t)), v(version) {}
+
+    void send(const mqtt::packet& p) {
+        std::string bytes;
+        mqtt::encode(p, v, bytes);
+        auto buf = c->read_buffer(bytes.size());
+        std::memcpy(buf.data(), bytes.data(), bytes.size());
+        c->on_read(bytes.size());
+    }
+    void send_raw(std::string_view bytes) {
+        auto buf = c->read_buffer(bytes.size());
+        std::memcpy(buf.data(), bytes.data(), bytes.size());
+        c->on_read(bytes.size());
+    }
+    // Every packet written since the last call.
+    std::vector<mqtt::packet> received() {
+        std::vector<mqtt::packet> out = std::move(pending);
+        pending.clear();
+        auto& o = c->output();
+        while (parsed < o.size()) {
+            std::span<const std::uint8_t> avail(reinterpret_cast<const std::uint8_t*>(o.data()) + parsed,
+                                                o.size() - parsed);
+            mqtt::frame f;
+            mqtt::decode_error err;
+            EXPECT_EQ(mqtt::read_frame(avail, 1u << 28, f, err), mqtt::decode_status::ok);
+            mqtt::packet p;
+            EXPECT_EQ(mqtt::decode(f, avail.subspan(f.header_size, f.remaining_length), v, p, err),
+                      mqtt::decode_status::ok)
+                << err.message;
+            out.push_back(std::move(p));
+            parsed += f.total_size();
+        }
+        return out;
+    }
+    mqtt::connack connect(std::string id, bool clean = true, std::uint16_t keep_alive = 0,
+                          std::optional<mqtt::will_message> will = {}, mqtt::properties props = {}) {
+        mqtt::connect p;
+        p.version = v;
+        p.protocol_name = v == protocol_version::v31 ? "MQIsdp" : "MQTT";
+        p.client_id = std::move(id);
+        p.clean_start = clean;
+        p.keep_alive = keep_alive;
+        p.will = std::move(will);
+        p.props = std::move(props);
+        send(p);
+        auto got = received();
+        EXPECT_GE(got.size(), 1u);
+        if (got.empty()) return {};
+        auto ack = std::get<mqtt::connack>(got[0]);
+        pending.assign(std::make_move_iterator(got.begin() + 1), std::make_move_iterator(got.end()));
+        return ack;
+    }
+    void subscribe(std::string filter, std::uint8_t qos, std::uint16_t id = 1) {
+        mqtt::subscribe s;
+        s.packet_id = id;
+        s.subscriptions.push_back({std::move(filter), qos});
+        send(s);
+    }
+    void publish(std::string topic, std::string payload, std::uint8_t qos = 0, bool retain = false,
+                 std::uint16_t id = 0) {
+        mqtt::publish p;
+        p.topic = std::move(topic);
+        p.payload = std::move(payload);
+        p.qos = qos;
+        p.retain = retain;
+        p.packet_id = id;
+        send(p);
+    }
+};
+
+std::vector<mqtt::publish> publishes(const std::vector<mqtt::packet>& ps) {
+    std::vector<mqtt::publish> out;
+    for (const auto& p : ps)
+        if (auto* pub = std::get_if<mqtt::publish>(&p)) out.push_back(*pub);
+    return out;
+}
+
+TEST_F(fixture, connect_311_gets_connack_accepted) {
+    client a(*b, protocol_version::v311);
+    auto ack = a.connect("a");
+    EXPECT_EQ(ack.reason, mqtt::reason_code::success);
+    EXPECT_FALSE(ack.session_present);
+    EXPECT_TRUE(a.c->connected());
+}
+
+TEST_F(fixture, empty_id_with_persistent_session_is_refused_on_311) {
+    client a(*b, protocol_version::v311);
+    auto ack = a.connect("", false);
+    EXPECT_EQ(ack.reason, mqtt::reason_code::client_identifier_not_valid);
+    EXPECT_TRUE(a.t.closed);
+}
+
+TEST_F(fixture, empty_id_is_assigned_on_v5) {
+    client a(*b, protocol_version::v5);
+    auto ack = a.connect("");
+    ASSERT_TRUE(ack.props.assigned_client_identifier.has_value());
+    EXPECT_FALSE(ack.props.assigned_client_identifier->empty());
+    EXPECT_EQ(*ack.props.receive_maximum, lim.receive_maximum);
+    EXPECT_EQ(*ack.props.topic_alias_maximum, lim.topic_alias_maximum);
+}
+
+TEST_F(fixture, first_packet_not_connect_closes) {
+    client a(*b, protocol_version::v311);
+    a.send(mqtt::pingreq{});
+    EXPECT_TRUE(a.t.closed);
+    EXPECT_TRUE(a.received().empty());
+}
+
+TEST_F(fixture, publish_reaches_subscriber_once_at_highest_qos) {
+    client sub(*b, protocol_version::v311), pub(*b, protocol_version::v311);
+    sub.connect("sub");
+    pub.connect("pub");
+    sub.subscribe("a/+", 0, 1);
+    sub.subscribe("a/#", 1, 2);
+    sub.received();
+    pub.publish("a/b", "hello", 1, false, 7);
+    auto acks = pub.received();
+    ASSERT_EQ(acks.size(), 1u);
+    EXPECT_EQ(std::get<mqtt::ack>(acks[0]).packet_id, 7);
+    auto got = publishes(sub.received());
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].payload, "hello");
+    EXPECT_EQ(got[0].qos, 1);
+    EXPECT_FALSE(got[0].retain);
+}
+
+TEST_F(fixture, keep_alive_timeout_publishes_will) {
+    client watcher(*b, protocol_version::v311), dying(*b, protocol_version::v311);
+    watcher.connect("watcher");
+    watcher.subscribe("status/#", 0);
+    watcher.received();
+    dying.connect("dying", true, 10, mqtt::will_message{"status/dying", "gone", 0, false, {}});
+    now += 14'000;  // under 1.5 x 10 s
+    b->worker_at(0).tick(now);
+    EXPECT_FALSE(dying.t.closed);
+    now += 2'000;
+    b->worker_at(0).tick(now);
+    EXPECT_TRUE(dying.t.closed);
+    auto got = publishes(watcher.received());
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].topic, "status/dying");
+}
+
+TEST_F(fixture, normal_disconnect_discards_will) {
+    client watcher(*b, protocol_version::v311), leaving(*b, protocol_version::v311);
+    watcher.connect("watcher");
+    watcher.subscribe("status/#", 0);
+    watcher.received();
+    leaving.connect("leaving", true, 0, mqtt::will_message{"status/leaving", "gone", 0, false, {}});
+    leaving.send(mqtt::disconnect{});
+    leaving.c->on_transport_closed();
+    EXPECT_TRUE(publishes(watcher.received()).empty());
+}
+
+TEST_F(fixture, unacknowledged_qos1_is_resent_with_dup_after_reconnect) {
+    client pub(*b, protocol_version::v311);
+    pub.connect("pub");
+    auto sub = std::make_unique<client>(*b, protocol_version::v311);
+    sub->connect("sub", false);
+    sub->subscribe("t", 1);
+    sub->received();
+    pub.publish("t", "one", 1, false, 1);
+    auto first = publishes(sub->received());
+    ASSERT_EQ(first.size(), 1u);
+    EXPECT_FALSE(first[0].dup);
+    sub->c->on_transport_closed();
+    sub.reset();
+    pub.publish("t", "two", 1, false, 2);  // queued while offline
+
+    client again(*b, protocol_version::v311);
+    auto ack = again.connect("sub", false);
+    EXPECT_TRUE(ack.session_present);
+    auto got = publishes(again.received());
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_EQ(got[0].payload, "one");
+    EXPECT_TRUE(got[0].dup);
+    EXPECT_EQ(got[0].packet_id, first[0].packet_id);
+    EXPECT_EQ(got[1].payload, "two");
+    EXPECT_FALSE(got[1].dup);
+}
+
+TEST_F(fixture, qos2_duplicate_publish_is_routed_once) {
+    client sub(*b, protocol_version::v311), pub(*b, protocol_version::v311);
+    sub.connect("sub");
+    sub.subscribe("t", 2);
+    sub.received();
+    pub.connect("pub");
+    pub.publish("t", "x", 2, false, 5);
+    pub.publish("t", "x", 2, false, 5);  // re-sent before PUBREL
+    auto acks = pub.received();
+    ASSERT_EQ(acks.size(), 2u);
+    EXPECT_EQ(std::get<mqtt::ack>(acks[1]).type, mqtt::packet_type::pubrec);
+    EXPECT_EQ(publishes(sub.received()).size(), 1u);
+    mqtt::ack rel;
+    rel.type = mqtt::packet_type::pubrel;
+    rel.packet_id = 5;
+    pub.send(rel);
+    auto comp = pub.received();
+    ASSERT_EQ(comp.size(), 1u);
+    EXPECT_EQ(std::get<mqtt::ack>(comp[0]).type, mqtt::packet_type::pubcomp);
+}
+
+TEST_F(fixture, take_over_closes_the_old_connection_with_0x8e) {
+    client first(*b, protocol_version::v5);
+    first.connect("same");
+    client second(*b, protocol_version::v5);
+    second.connect("same");
+    auto got = first.received();
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(std::get<mqtt::disconnect>(got[0]).reason, mqtt::reason_code::session_taken_over);
+    EXPECT_TRUE(first.t.closed);
+    EXPECT_TRUE(second.c->connected());
+}
+
+TEST_F(fixture, retained_message_delivered_on_subscribe_and_deleted_by_empty_payload) {
+    client pub(*b, protocol_version::v311);
+    pub.connect("pub");
+    pub.publish("r/1", "kept", 0, true);
+    client sub(*b, protocol_version::v311);
+    sub.connect("sub");
+    sub.subscribe("r/#", 1);
+    auto got = publishes(sub.received());
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_TRUE(got[0].retain);
+    EXPECT_EQ(got[0].qos, 0);
+    pub.publish("r/1", "", 0, true);
+    client late(*b, protocol_version::v311);
+    late.connect("late");
+    late.subscribe("r/#", 1);
+    EXPECT_TRUE(publishes(late.received()).empty());
+}
+
+TEST_F(fixture, wildcard_in_publish_topic_is_topic_name_invalid_on_v5) {
+    client a(*b, protocol_version::v5);
+    a.connect("a");
+    a.publish("a/+", "x");
+    auto got = a.received();
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(std::get<mqtt::disconnect>(got[0]).reason, mqtt::reason_code::topic_name_invalid);
+    EXPECT_TRUE(a.t.closed);
+}
+
+TEST_F(fixture, offline_queue_is_bounded) {
+    lim.max_queued_messages = 3;
+    make();
+    client pub(*b, protocol_version::v311);
+    pub.connect("pub");
+    {
+        client sub(*b, protocol_version::v311);
+        sub.connect("sub", false);
+        sub.subscribe("t", 1);
+        sub.received();
+        sub.c->on_transport_closed();
+    }
+    for (int i = 0; i < 10; ++i) pub.publish("t", std::to_string(i), 1, false, static_cast<std::uint16_t>(i + 1));
+    client again(*b, protocol_version::v311);
+    again.connect("sub", false);
+    auto got = publishes(again.received());
+    ASSERT_EQ(got.size(), 3u);
+    EXPECT_EQ(got[0].payload, "0");
+    EXPECT_EQ(got[2].payload, "2");
+    EXPECT_EQ(b->drops().queue_full.load(), 7u);
+}
+
+TEST_F(fixture, connect_for_a_session_of_another_worker_asks_to_migrate) {
+    make(4);
+    // Find an id owned by a worker other than 0.
+    std::string id;
+    for (int i = 0; id.empty(); ++i)
+        if (b->owner_of("default", "c" + std::to_string(i)) != 0) id = "c" + std::to_string(i);
+    client a(*b, protocol_version::v311, 0);
+    mqtt::connect p;
+    p.client_id = id;
+    p.protocol_name = "MQTT";
+    a.send(p);
+    EXPECT_EQ(a.t.migrate_to, static_cast<int>(b->owner_of("default", id)));
+    EXPECT_TRUE(a.received().empty());
+    // The CONNECT is still unread, to be replayed on the owner.
+    EXPECT_FALSE(a.c->take_input().empty());
+}
+
+TEST_F(fixture, topic_alias_maps_topic_on_v5) {
+    client sub(*b, protocol_version::v5), pub(*b, protocol_version::v5);
+    sub.connect("sub");
+    sub.subscribe("alias/t", 0);
+    sub.received();
+    pub.connect("pub");
+    mqtt::publish p;
+    p.topic = "alias/t";
+    p.payload = "1";
+    p.props.topic_alias = 3;
+    pub.send(p);
+    p.topic.clear();
+    p.payload = "2";
+    pub.send(p);
+    auto got = publishes(sub.received());
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_EQ(got[1].topic, "alias/t");
+    EXPECT_EQ(got[1].payload, "2");
+}
+
+TEST_F(fixture, message_too_large_for_subscriber_is_not_sent) {
+    client sub(*b, protocol_version::v5), pub(*b, protocol_version::v5);
+    mqtt::properties props;
+    props.maximum_packet_size = 64;
+    sub.connect("sub", true, 0, std::nullopt, props);
+    sub.subscribe("big", 1);
+    sub.received();
+    pub.connect("pub");
+    pub.publish("big", std::string(100, 'x'), 1, false, 1);
+    pub.publish("big", "small", 1, false, 2);
+    auto got = publishes(sub.received());
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].payload, "small");
+}
+
+}  // namespace
+}  // namespace iothub::broker
