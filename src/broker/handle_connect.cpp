@@ -122,7 +122,10 @@ bool connection::handle_connect(mqtt::connect& c) {
 
     keep_alive_ = c.keep_alive;
     bool keep_alive_changed = false;
-    if (v5 && keep_alive_ > limits_->max_keep_alive) {
+    // Zero means "no limit", which is more than a configured maximum below 65535.
+    const bool over_max = keep_alive_ > limits_->max_keep_alive ||
+                          (keep_alive_ == 0 && limits_->max_keep_alive < 65535);
+    if (v5 && over_max) {
         keep_alive_ = limits_->max_keep_alive;
         keep_alive_changed = true;
     }

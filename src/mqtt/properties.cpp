@@ -234,10 +234,12 @@ bool read_properties(reader& r, prop_context ctx, properties& out, decode_error&
         std::uint8_t id = 0;
         body.u8(id);
         const auto rule = rule_for(id);
+        // MQTT 5.0 section 2.2.2.2: an identifier not valid for the packet type makes the
+        // packet malformed.
         if (rule.allowed == 0)
-            return fail(err, reason_code::protocol_error, "unknown property identifier");
+            return fail(err, reason_code::malformed_packet, "unknown property identifier");
         if (ctx != prop_context::any && (rule.allowed & in(ctx)) == 0)
-            return fail(err, reason_code::protocol_error, "property not allowed in this packet");
+            return fail(err, reason_code::malformed_packet, "property not allowed in this packet");
         value v;
         if (!read_value(body, rule.kind, v, err)) return false;
         if (!store(id, std::move(v), ctx, out, err)) return false;

@@ -61,9 +61,9 @@ void batch_writer::flush() {
 }
 
 void batch_writer::stop() {
+    if (on_writer_thread()) throw std::logic_error("store: close() called from a completion");
     std::lock_guard stop_lock(stop_mutex_);
     if (!thread_.joinable()) return;
-    if (on_writer_thread()) throw std::logic_error("store: close() called from a completion");
     {
         std::lock_guard lock(mutex_);
         stopping_ = true;

@@ -22,10 +22,14 @@ std::string describe_error(sqlite3* db, std::string_view context, int rc) {
     }
     message += context;
     message += ": ";
-    message += db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-    message += " (";
-    message += sqlite3_errstr(rc);
-    message += ")";
+    const std::string_view detail = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    const std::string_view kind = sqlite3_errstr(rc);
+    message += detail;
+    if (detail != kind) {
+        message += " (";
+        message += kind;
+        message += ")";
+    }
     return message;
 }
 

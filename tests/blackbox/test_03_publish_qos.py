@@ -251,3 +251,27 @@ def test_raw_to_paho_and_back(broker, version):
     p.publish("c03/mixed/to-raw", b"paho says hi", qos=2)
     raw.ack(raw.expect_publish("c03/mixed/to-raw", b"paho says hi", qos=2))
     p.disconnect()
+
+
+def test_order_per_publisher_across_workers(broker_factory, version):
+    """Several publishers (likely on different worker threads) to one subscriber: each
+    publisher's messages arrive in the order it sent them (MQTT 4.6, ordered topic)."""
+    broker = broker_factory(workers=4)
+    sub = broker.connected(version, "c03-workers-sub")
+    sub.subscribe("c03/workers/+", 1)
+    pubs = [broker.connected(version, "c03-workers-pub-%d" % i) for i in range(6)]
+    n = 15  # below every Receive Maximum announced (mosquitto 20), so no PUBACK is awaited
+    for i, p in enumerate(pubs):
+        for j in range(n):
+            p.publish("c03/workers/%d" % i, b"%d:%03d" % (i, j), qos=1)
+    seen = {i: [] for i in range(len(pubs))}
+    for _ in range(n * len(pubs)):
+        pkt = sub.expect_packet(m.PUBLISH)
+        sub.ack(pkt)
+        i = int(pkt.topic.rsplit("/", 1)[1])
+        seen[i].append(pkt.payload)
+    for i in seen:
+        assert seen[i] == [b"%d:%03d" % (i, j) for j in range(n)]
+    for p in pubs:
+        for _ in range(n):
+            p.await_packet(m.PUBACK)

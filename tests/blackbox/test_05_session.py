@@ -162,3 +162,17 @@ def test_v311_persistent_session_across_many_reconnects(broker):
     pub.publish_acked("c05/many", b"x", qos=1)
     c = broker.connected(4, "c05-many", clean=False)
     c.ack(c.expect_publish("c05/many", b"x"))
+
+
+def test_queued_messages_not_marked_retained(broker, version):
+    """Messages queued for an offline session matched an established subscription: RETAIN 0."""
+    props = persistent_props(version)
+    c = broker.connected(version, "c05-qret", clean=False, props=props)
+    c.subscribe("c05/qret", 1)
+    c.disconnect()
+    pub = broker.connected(version, "c05-qret-pub")
+    pub.publish_acked("c05/qret", b"queued", qos=1, retain=True)
+    c = broker.connected(version, "c05-qret", clean=False, props=props)
+    pkt = c.expect_publish("c05/qret", b"queued", qos=1)
+    assert not pkt.retain
+    c.ack(pkt)

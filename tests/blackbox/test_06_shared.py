@@ -113,7 +113,13 @@ def test_v5_no_retained_on_shared_subscribe(broker):
     c = broker.connected(5, "c06-ret-sub")
     c.subscribe("$share/g/c06/ret", 1)
     pub.publish_acked("c06/ret", m.SENTINEL, qos=1)
-    assert c.collect_until("c06/ret") == []
+    got = c.collect_until("c06/ret")
+    if broker.is_mosquitto:
+        # mosquitto 2.0.11 sends the retained message to a new shared subscriber (observed);
+        # the specification says not to (MQTT 5 section 4.8.2), iothub must not.
+        assert [p.payload for p in got] in ([], [b"retained"])
+    else:
+        assert got == []
 
 
 def test_v5_shared_no_local_is_protocol_error(broker):
@@ -121,16 +127,9 @@ def test_v5_shared_no_local_is_protocol_error(broker):
     from brokers import expect_error_close, assert_alive
     c = broker.connected(5, "c06-nolocal")
     c.send_raw(m.subscribe_packet(5, 1, [("$share/g/c06/nl", m.sub_options(1, no_local=True))]))
-    got = None
-    try:
-        got = c.read_packet()
-    except ConnectionError:
-        got = None
-    if broker.is_mosquitto and got is not None and got.type == m.SUBACK:
-        # mosquitto 2.0.11 accepts the option instead of closing; recorded, not enforced.
-        pass
+    if broker.is_mosquitto:
+        # mosquitto 2.0.11 grants it (observed); recorded, enforced for iothub only.
+        assert c.expect_packet(m.SUBACK).return_codes == [1]
     else:
-        assert got is None or (got.type == m.DISCONNECT and got.reason == m.RC_PROTOCOL_ERROR), got
-        if got is not None:
-            c.expect_closed()
+        expect_error_close(broker, c, m.RC_PROTOCOL_ERROR)
     assert_alive(broker, 5)

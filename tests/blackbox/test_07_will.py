@@ -168,3 +168,31 @@ def test_paho_will(broker, version):
                                                         "qos": 1})
     p.stop_without_disconnect()
     w.ack(w.expect_publish("c07/paho", b"paho", timeout=10))
+
+
+def test_v5_will_delay_discarded_on_normal_disconnect(broker):
+    w = watcher(broker, 5, "c07/delay-normal")
+    c = broker.connected(5, "c07-delay-normal", props={m.SESSION_EXPIRY_INTERVAL: 60},
+                         will=will("c07/delay-normal", b"never", props={m.WILL_DELAY_INTERVAL: 1}))
+    c.send_raw(m.disconnect_packet(5))
+    c.expect_closed()
+    time.sleep(2.5)
+    w.publish_acked("c07/delay-normal", m.SENTINEL, qos=1)
+    assert w.collect_until("c07/delay-normal") == []
+
+
+def test_v5_will_delay_with_disconnect_0x04(broker):
+    w = watcher(broker, 5, "c07/delay-04")
+    c = broker.connected(5, "c07-delay-04", props={m.SESSION_EXPIRY_INTERVAL: 60},
+                         will=will("c07/delay-04", b"delayed", props={m.WILL_DELAY_INTERVAL: 1}))
+    c.send_raw(m.disconnect_packet(5, m.RC_DISCONNECT_WITH_WILL))
+    w.ack(w.expect_publish("c07/delay-04", b"delayed", timeout=15))
+
+
+def test_will_topic_with_wildcard_refused(broker, version):
+    from brokers import assert_alive
+    c = broker.raw(version)
+    c.send_raw(m.connect_packet(version, "c07-bad-will", will=will("c07/+/bad", b"x")))
+    got = c.expect_closed()
+    assert all(p.type == m.CONNACK and p.reason != 0 for p in got), got
+    assert_alive(broker, version)

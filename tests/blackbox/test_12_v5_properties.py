@@ -415,3 +415,29 @@ def test_client_disconnect_reason_and_properties(broker):
                                           (m.USER_PROPERTY, ("why", "test"))]))
     assert c.expect_closed() == []
     assert_alive(broker, 5)
+
+
+def test_server_topic_aliases_resolve(broker):
+    """A subscriber announcing Topic Alias Maximum 2 may get aliases from the server; whatever
+    the server does, every message resolves to its real topic and aliases stay in 1..2."""
+    sub = broker.connected(5, "c12-tam-sub", props={m.TOPIC_ALIAS_MAXIMUM: 2})
+    sub.subscribe("c12/tam/#", 1)
+    pub = broker.connected(5, "c12-tam-pub")
+    topics = ["c12/tam/a", "c12/tam/b", "c12/tam/c"]
+    sent = [topics[i % 3] for i in range(12)]
+    for i, t in enumerate(sent):
+        pub.publish_acked(t, b"%d" % i, qos=1)
+    aliases = {}
+    for i, t in enumerate(sent):
+        pkt = sub.expect_packet(m.PUBLISH)
+        sub.ack(pkt)
+        alias = pkt.props.get(m.TOPIC_ALIAS)
+        topic = pkt.topic
+        if alias is not None:
+            assert 1 <= alias <= 2, pkt
+            if topic:
+                aliases[alias] = topic
+            else:
+                assert alias in aliases, pkt
+                topic = aliases[alias]
+        assert (topic, pkt.payload) == (t, b"%d" % i)

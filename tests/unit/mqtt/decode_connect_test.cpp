@@ -172,20 +172,20 @@ TEST(DecodeConnect, V5Properties) {
     EXPECT_EQ(c.props.user_properties[0], (user_property{"k", "v"}));
 }
 
-TEST(DecodeConnect, V5PropertyNotAllowedIsProtocolError) {
+TEST(DecodeConnect, V5PropertyNotAllowedIsMalformed) {
     // Topic Alias (0x23) belongs to PUBLISH.
     EXPECT_TRUE(fails_with(v5_connect(0x02, bytes({0x23, 0x00, 0x01}), str("x")), v5,
-                           reason_code::protocol_error));
+                           reason_code::malformed_packet));
     // Will Delay Interval (0x18) belongs to the will properties.
     EXPECT_TRUE(fails_with(v5_connect(0x02, bytes({0x18, 0, 0, 0, 1}), str("x")), v5,
-                           reason_code::protocol_error));
+                           reason_code::malformed_packet));
 }
 
-TEST(DecodeConnect, V5UnknownPropertyIsProtocolError) {
+TEST(DecodeConnect, V5UnknownPropertyIsMalformed) {
     EXPECT_TRUE(fails_with(v5_connect(0x02, bytes({0x7F, 0x00}), str("x")), v5,
-                           reason_code::protocol_error));
+                           reason_code::malformed_packet));
     EXPECT_TRUE(fails_with(v5_connect(0x02, bytes({0x00, 0x00}), str("x")), v5,
-                           reason_code::protocol_error));
+                           reason_code::malformed_packet));
 }
 
 TEST(DecodeConnect, V5DuplicatePropertyIsProtocolError) {
@@ -259,10 +259,10 @@ TEST(DecodeConnect, V5WillProperties) {
     EXPECT_EQ(c.will->props.correlation_data, "\xFF");
 }
 
-TEST(DecodeConnect, V5WillPropertyNotAllowedIsProtocolError) {
+TEST(DecodeConnect, V5WillPropertyNotAllowedIsMalformed) {
     const auto will_props = props(bytes({0x11, 0, 0, 0, 9}));
     EXPECT_TRUE(fails_with(v5_connect(0x06, "", str("x") + will_props + str("t") + str("m")), v5,
-                           reason_code::protocol_error));
+                           reason_code::malformed_packet));
 }
 
 TEST(DecodeConnect, V5DuplicateWillPropertyIsProtocolError) {
@@ -313,9 +313,9 @@ TEST(DecodeConnack, V5ReasonNotAllowedIsProtocolError) {
                            reason_code::protocol_error));
 }
 
-TEST(DecodeConnack, V5PropertyNotAllowedIsProtocolError) {
+TEST(DecodeConnack, V5PropertyNotAllowedIsMalformed) {
     EXPECT_TRUE(fails_with(with_header(0x20, bytes({0x00, 0x00}) + props(bytes({0x17, 0x01}))),
-                           v5, reason_code::protocol_error));
+                           v5, reason_code::malformed_packet));
 }
 
 TEST(DecodeConnack, V5MaximumQos2IsProtocolError) {
@@ -352,7 +352,7 @@ TEST(ConnectVersion, UnknownOrInconsistent) {
 TEST(ConnectVersion, KnownWhenDecodeFails) {
     const auto wire = with_header(
         0x10, str("MQTT") + bytes({5, 0x02, 0, 10}) + props(bytes({0x23, 0, 1})) + str("x"));
-    EXPECT_TRUE(fails_with(wire, protocol_version::v311, reason_code::protocol_error));
+    EXPECT_TRUE(fails_with(wire, protocol_version::v311, reason_code::malformed_packet));
     EXPECT_EQ(version_of(wire.substr(2)), protocol_version::v5);
 }
 

@@ -124,11 +124,11 @@ TEST(DecodePublish, V5DuplicateContentTypeIsProtocolError) {
         v5, reason_code::protocol_error));
 }
 
-TEST(DecodePublish, V5PropertyNotAllowedIsProtocolError) {
+TEST(DecodePublish, V5PropertyNotAllowedIsMalformed) {
     EXPECT_TRUE(fails_with(with_header(0x30, str("t") + props(bytes({0x11, 0, 0, 0, 1}))), v5,
-                           reason_code::protocol_error));
+                           reason_code::malformed_packet));
     EXPECT_TRUE(fails_with(with_header(0x30, str("t") + props(bytes({0x1F}) + str("r"))), v5,
-                           reason_code::protocol_error));
+                           reason_code::malformed_packet));
 }
 
 TEST(DecodePublish, V5PayloadFormatIndicatorTwoIsProtocolError) {
@@ -197,10 +197,10 @@ TEST(DecodeAck, V5PubrelReasonNotAllowedIsProtocolError) {
                            reason_code::protocol_error));
 }
 
-TEST(DecodeAck, V5PropertyNotAllowedIsProtocolError) {
+TEST(DecodeAck, V5PropertyNotAllowedIsMalformed) {
     EXPECT_TRUE(fails_with(with_header(0x40, u16(3) + bytes({0x00}) +
                                                  props(bytes({0x11, 0, 0, 0, 1}))),
-                           v5, reason_code::protocol_error));
+                           v5, reason_code::malformed_packet));
 }
 
 TEST(DecodeAck, V5DuplicateReasonStringIsProtocolError) {
@@ -308,10 +308,10 @@ TEST(DecodeSubscribe, V5SubscriptionIdentifierZeroIsProtocolError) {
         reason_code::protocol_error));
 }
 
-TEST(DecodeSubscribe, V5PropertyNotAllowedIsProtocolError) {
+TEST(DecodeSubscribe, V5PropertyNotAllowedIsMalformed) {
     EXPECT_TRUE(fails_with(with_header(0x82, u16(1) + props(bytes({0x23, 0x00, 0x01})) +
                                                  str("a") + bytes({0x00})),
-                           v5, reason_code::protocol_error));
+                           v5, reason_code::malformed_packet));
 }
 
 // ---- SUBACK ----
@@ -371,9 +371,9 @@ TEST(DecodeUnsubscribe, TruncatedFilterIsMalformed) {
                            reason_code::malformed_packet));
 }
 
-TEST(DecodeUnsubscribe, V5PropertyNotAllowedIsProtocolError) {
+TEST(DecodeUnsubscribe, V5PropertyNotAllowedIsMalformed) {
     EXPECT_TRUE(fails_with(with_header(0xA2, u16(4) + props(bytes({0x0B, 0x01})) + str("a")), v5,
-                           reason_code::protocol_error));
+                           reason_code::malformed_packet));
 }
 
 TEST(DecodeUnsuback, V311TrailingByteIsMalformed) {
@@ -425,9 +425,9 @@ TEST(DecodeDisconnect, V5ReasonNotAllowedIsProtocolError) {
     EXPECT_TRUE(fails_with(bytes({0xE0, 0x01, 0x84}), v5, reason_code::protocol_error));
 }
 
-TEST(DecodeDisconnect, V5PropertyNotAllowedIsProtocolError) {
+TEST(DecodeDisconnect, V5PropertyNotAllowedIsMalformed) {
     EXPECT_TRUE(fails_with(with_header(0xE0, bytes({0x00}) + props(bytes({0x15}) + str("m"))), v5,
-                           reason_code::protocol_error));
+                           reason_code::malformed_packet));
 }
 
 TEST(DecodeDisconnect, V5PropertyLengthBeyondPacketIsMalformed) {
@@ -453,9 +453,9 @@ TEST(DecodeAuth, V5ReasonNotAllowedIsProtocolError) {
     EXPECT_TRUE(fails_with(bytes({0xF0, 0x02, 0x87, 0x00}), v5, reason_code::protocol_error));
 }
 
-TEST(DecodeAuth, V5PropertyNotAllowedIsProtocolError) {
+TEST(DecodeAuth, V5PropertyNotAllowedIsMalformed) {
     EXPECT_TRUE(fails_with(with_header(0xF0, bytes({0x18}) + props(bytes({0x11, 0, 0, 0, 1}))),
-                           v5, reason_code::protocol_error));
+                           v5, reason_code::malformed_packet));
 }
 
 TEST(DecodeAuth, V5DuplicateMethodIsProtocolError) {
