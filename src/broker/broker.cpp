@@ -66,21 +66,20 @@ void broker::remove_connection() noexcept { connections_.fetch_sub(1); }
 
 bool broker::set_retained(hub_space& h, const message_ptr& m) {
     const auto max = config()->max_retained;
-    bool stored = true;
-    {
-        auto store = h.retained.write();
-        if (m->payload.empty()) {
-            store->erase(m->topic);
-        } else if (max != 0 && store->size() >= max && !store->find(m->topic)) {
-            stored = false;
-        } else {
-            store->set(m);
+    auto store = h.retained.write();
+    if (m->payload.empty()) {
+        store->erase(m->topic);
+    } else {
+        if (max != 0 && store->size() >= max && !store->find(m->topic)) {
+            store->erase_expired(now());
+            if (store->size() >= max) {
+                drops_.retained_refused.fetch_add(1, std::memory_order_relaxed);
+                return false;
+            }
         }
+        store->set(m);
     }
-    if (!stored) {
-        drops_.retained_refused.fetch_add(1, std::memory_order_relaxed);
-        return false;
-    }
+    // Queued while the lock is held, so the store sees changes to a topic in their order.
     if (persistence_ != nullptr) {
         if (m->payload.empty())
             persistence_->retained_erase(h.name, m->topic);
@@ -88,6 +87,18 @@ bool broker::set_retained(hub_space& h, const message_ptr& m) {
             persistence_->retained_set(h.name, m);
     }
     return true;
+}
+
+void broker::purge_expired_retained(std::uint64_t now_ms) {
+    std::vector<hub_space*> hubs;
+    {
+        std::lock_guard lock(hubs_mutex_);
+        for (auto& [name, h] : hubs_) hubs.push_back(h.get());
+    }
+    for (auto* h : hubs) {
+        std::size_t n = h->retained.write()->erase_expired(now_ms);
+        if (n != 0) drops_.expired.fetch_add(n, std::memory_order_relaxed);
+    }
 }
 
 void broker::restore_retained(std::string_view hub_name, message_ptr m) {

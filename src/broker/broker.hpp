@@ -107,6 +107,8 @@ public:
     // Stores (or erases, on an empty payload) a retained message. False when refused
     // because the hub holds max_retained messages already.
     bool set_retained(hub_space& h, const message_ptr& m);
+    // Drops retained messages whose expiry passed (the store forgets them at the next start).
+    void purge_expired_retained(std::uint64_t now_ms);
     // Restores a retained message at start-up (no persistence write).
     void restore_retained(std::string_view hub, message_ptr m);
 

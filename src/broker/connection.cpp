@@ -14,7 +14,7 @@ constexpr std::uint64_t connect_timeout_ms = 10000;  // time allowed between acc
 
 connection::connection(worker& w, transport& t)
     : worker_(w), transport_(t), limits_(w.owner().config()) {
-    last_rx_ms_ = worker_.owner().now();
+    last_rx_ms_ = accepted_ms_ = worker_.owner().now();
     worker_.attach(this);
 }
 
@@ -143,26 +143,27 @@ void connection::send(const mqtt::packet& p) {
     if (was_empty) transport_.wake_write();
 }
 
-void connection::send_publish(outgoing_message& m) {
-    const bool was_empty = out_.empty();
-    const auto size_before = out_.size();
+bool connection::send_publish(outgoing_message& m) {
     std::uint32_t expiry_left = 0;
     if (m.msg->expires_at_ms != 0) {
         const auto now = worker_.owner().now();
-        const auto left_ms = m.msg->expires_at_ms > now ? m.msg->expires_at_ms - now : 0;
-        expiry_left = static_cast<std::uint32_t>((left_ms + 999) / 1000);
-        if (expiry_left == 0) expiry_left = 1;
+        if (m.msg->expired(now)) {
+            worker_.owner().drops().expired.fetch_add(1, std::memory_order_relaxed);
+            return false;
+        }
+        expiry_left = static_cast<std::uint32_t>((m.msg->expires_at_ms - now + 999) / 1000);
     }
+    if (client_max_packet_ != 0 &&
+        publish_size(version_, *m.msg, m.qos, m.subscription_ids, expiry_left) > client_max_packet_) {
+        // MQTT 5.0 section 3.1.2.25: discard, and behave as if sending completed.
+        worker_.owner().drops().too_large.fetch_add(1, std::memory_order_relaxed);
+        return false;
+    }
+    const bool was_empty = out_.empty();
     encode_publish(out_, version_, *m.msg, m.qos, m.retain, m.dup, m.packet_id, m.subscription_ids,
                    expiry_left);
-    const auto max = client_max_packet_ != 0 ? client_max_packet_ : 0xFFFFFFFFu;
-    if (out_.size() - size_before > max) {
-        // MQTT 5.0 section 3.1.2.25: discard, and behave as if sending completed.
-        out_.resize(size_before);
-        worker_.owner().drops().too_large.fetch_add(1, std::memory_order_relaxed);
-        return;
-    }
     if (was_empty) transport_.wake_write();
+    return true;
 }
 
 std::uint16_t connection::window() const noexcept {
@@ -170,70 +171,56 @@ std::uint16_t connection::window() const noexcept {
     return limits_->max_inflight;
 }
 
-void connection::deliver(outgoing_message&& m) {
-    auto& s = *session_;
-    if (m.qos == 0 && out_.size() >= limits_->max_queued_bytes) {
+bool connection::send_qos0_now(outgoing_message& m) {
+    if (out_.size() >= limits_->max_queued_bytes) {
         // A subscriber that does not read: QoS 0 is dropped rather than buffered without bound.
         worker_.owner().drops().qos0_dropped.fetch_add(1, std::memory_order_relaxed);
+        return false;
+    }
+    return send_publish(m);
+}
+
+void connection::deliver(outgoing_message&& m) {
+    auto& s = *session_;
+    if (s.queue.empty() && m.qos > 0 && s.inflight.size() < window()) {
+        send_inflight(std::move(m));
         return;
     }
-    if (s.queue.empty()) {
-        if (m.qos == 0) {
-            send_publish(m);
-            return;
-        }
-        if (s.inflight.size() < window()) {
-            m.packet_id = s.next_packet_id();
-            m.state = outgoing_state::awaiting_ack;
-            send_publish(m);
-            s.inflight.push_back(std::move(m));
-            return;
-        }
-    }
-    // The window is full: wait in the session's queue, within its limits.
-    const std::size_t bytes = message_size(*m.msg);
-    if (s.queue.size() + s.inflight.size() >= limits_->max_queued_messages ||
-        s.queued_bytes + bytes > limits_->max_queued_bytes) {
-        auto& drops = worker_.owner().drops();
-        (m.qos == 0 ? drops.qos0_dropped : drops.queue_full).fetch_add(1, std::memory_order_relaxed);
-        const auto now = worker_.owner().now();
-        if (m.qos > 0 && worker_.owner().may_log_drop(now))
-            log_event(3, "queue of client '" + client_id_ + "' is full: dropping new messages; " +
-                             std::to_string(drops.queue_full.load()) + " dropped so far");
+    s.queue.push_back(std::move(m));  // admitted by the worker: counted in held_bytes
+}
+
+void connection::send_inflight(outgoing_message&& m) {
+    auto& s = *session_;
+    m.packet_id = s.next_packet_id();
+    m.state = outgoing_state::awaiting_ack;
+    m.dup = false;
+    if (!send_publish(m)) {
+        s.release(m);
         return;
     }
-    s.queued_bytes += bytes;
-    s.queue.push_back(std::move(m));
+    s.inflight.push_back(std::move(m));
 }
 
 void connection::pump() {
     if (session_ == nullptr || !connected()) return;
     auto& s = *session_;
-    const auto now = worker_.owner().now();
     while (!s.queue.empty()) {
         auto& front = s.queue.front();
         if (front.qos > 0 && s.inflight.size() >= window()) break;
         outgoing_message m = std::move(front);
         s.queue.pop_front();
-        s.queued_bytes -= std::min(s.queued_bytes, message_size(*m.msg));
-        if (m.msg->expired(now)) {
-            worker_.owner().drops().expired.fetch_add(1, std::memory_order_relaxed);
-            continue;
-        }
         if (m.qos == 0) {
-            send_publish(m);
+            s.release(m);
+            send_qos0_now(m);
             continue;
         }
-        m.packet_id = s.next_packet_id();
-        m.state = outgoing_state::awaiting_ack;
-        send_publish(m);
-        s.inflight.push_back(std::move(m));
+        send_inflight(std::move(m));
     }
 }
 
 void connection::tick(std::uint64_t now) {
     if (state_ == state::awaiting_connect) {
-        if (now >= last_rx_ms_ + connect_timeout_ms) {
+        if (now >= accepted_ms_ + connect_timeout_ms) {
             state_ = state::closing;
             log_event(1, "no CONNECT within " + std::to_string(connect_timeout_ms / 1000) +
                              " s from " + transport_.peer());
@@ -292,7 +279,7 @@ void connection::end_session_link(bool publish_will) {
     q.erase(std::remove_if(q.begin(), q.end(),
                            [&s](const outgoing_message& m) {
                                if (m.qos != 0) return false;
-                               s.queued_bytes -= std::min(s.queued_bytes, message_size(*m.msg));
+                               s.release(m);
                                return true;
                            }),
             q.end());
@@ -304,18 +291,21 @@ void connection::end_session_link(bool publish_will) {
         m->retain = will_->retain;
         m->origin = s.id;
         m->props_wire = forwarded_properties(will_->props);
-        if (will_->props.message_expiry_interval)
-            m->expires_at_ms = now + std::uint64_t{*will_->props.message_expiry_interval} * 1000;
+        pending_will w{std::move(m), will_->props.message_expiry_interval, 0};
         if (will_delay_ > 0 && s.persistent()) {
-            std::uint64_t due = now + std::uint64_t{will_delay_} * 1000;
-            if (auto end = s.expires_at_ms(); end != 0) due = std::min(due, end);
-            worker_.schedule_will(s, pending_will{s.hub->name, std::move(m), due});
+            w.due_ms = now + std::uint64_t{will_delay_} * 1000;
+            if (auto end = s.expires_at_ms(); end != 0) w.due_ms = std::min(w.due_ms, end);
+            worker_.schedule_will(s, std::move(w));
         } else {
-            worker_.publish_will(*s.hub, std::move(m));
+            worker_.schedule_will(s, std::move(w));
+            worker_.release_will(s);
         }
     }
     will_.reset();
-    if (!s.persistent()) worker_.destroy_session(s);
+    if (!s.persistent())
+        worker_.destroy_session(s);
+    else
+        worker_.save_session(s);
 }
 
 void connection::log_event(int level, const std::string& text) const {

@@ -61,8 +61,12 @@ public:
     // `publish_will` is false only for a normal end of the session by the client.
     void close_with(mqtt::reason_code rc, const char* reason_text, bool publish_will = true);
 
-    // A message for this connection's session (called by the worker).
+    // A message admitted to this connection's session (counted in its held bytes): sent now
+    // if the in-flight window has room and nothing waits before it, queued otherwise.
     void deliver(outgoing_message&& m);
+    // A QoS 0 message with nothing queued before it: written now, unless the output buffer
+    // already holds max_queued_bytes (a client that does not read). False when dropped.
+    bool send_qos0_now(outgoing_message& m);
     // Sends from the session's queue while the in-flight window has room.
     void pump();
 
@@ -72,6 +76,7 @@ public:
     mqtt::protocol_version version() const noexcept { return version_; }
     const std::string& client_id() const noexcept { return client_id_; }
     std::uint64_t last_activity_ms() const noexcept { return last_rx_ms_; }
+    const std::shared_ptr<const limits>& limits_snapshot() const noexcept { return limits_; }
 
 private:
     enum class state : std::uint8_t { awaiting_connect, connected, closing, closed };
@@ -87,12 +92,14 @@ private:
     void handle_auth(const mqtt::auth& a);
 
     void send(const mqtt::packet& p);
-    void send_publish(outgoing_message& m);
+    // Encodes the PUBLISH into the output buffer. False when it is not sent: expired, or too
+    // large for the client (MQTT 5.0 section 3.1.2.25: then it counts as delivered).
+    bool send_publish(outgoing_message& m);
+    void send_inflight(outgoing_message&& m);
     // Protocol violation: v5 DISCONNECT with rc (+ reason string if allowed), 3.x silent close.
     void fail(mqtt::reason_code rc, const char* text);
     void refuse_connect(mqtt::reason_code rc, const char* text);
     void end_session_link(bool publish_will);
-    void publish_message(message_ptr m);  // route to subscribers + retained
     std::uint16_t window() const noexcept;
     void log_event(int level, const std::string& text) const;
 
@@ -109,13 +116,13 @@ private:
     std::string username_;
     std::uint16_t keep_alive_ = 0;
     std::uint64_t last_rx_ms_ = 0;
+    std::uint64_t accepted_ms_ = 0;
     std::optional<mqtt::will_message> will_;
     std::uint32_t will_delay_ = 0;
     bool counted_ = false;
     bool problem_information_ = true;           // v5 request problem information
     std::uint32_t client_max_packet_ = 0;       // 0: no limit beyond the protocol's
     std::uint16_t client_receive_max_ = 65535;  // v5 receive maximum of the client
-    std::uint16_t inbound_qos_pending_ = 0;     // QoS 2 publishes not yet released
     std::unordered_map<std::uint16_t, std::string> topic_aliases_;
 };
 

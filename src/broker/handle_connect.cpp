@@ -160,11 +160,7 @@ bool connection::handle_connect(mqtt::connect& c) {
     bool session_present = false;
     if (s != nullptr && c.clean_start) {
         // The old session ends now; a delayed will waiting on it goes out first.
-        if (s->will) {
-            auto w = std::move(*s->will);
-            s->will.reset();
-            worker_.publish_will(*s->hub, w.msg);
-        }
+        worker_.release_will(*s);
         worker_.destroy_session(*s);
         s = nullptr;
     }
@@ -193,20 +189,41 @@ bool connection::handle_connect(mqtt::connect& c) {
     }
     state_ = state::connected;
     send(ack);
+    if (!session_present) worker_.save_session(*s);
     log_event(1, "client '" + client_id_ + "' connected from " + transport_.peer() +
                      (session_present ? " (session resumed)" : ""));
 
-    // Re-send what the previous connection left unacknowledged (4.4), in order.
-    for (auto& m : s->inflight) {
-        if (m.state == outgoing_state::awaiting_ack) {
-            m.dup = true;
-            send_publish(m);
+    // Re-send what the previous connection left unacknowledged (4.4), in order, within the
+    // new connection's window; what does not fit goes back to the queue as a new send.
+    const std::size_t room = window();
+    while (s->inflight.size() > room) {
+        auto m = std::move(s->inflight.back());
+        s->inflight.pop_back();
+        if (m.state == outgoing_state::awaiting_comp) {
+            // Already released: it must finish with its id; keep it and stop here.
+            s->inflight.push_back(std::move(m));
+            break;
+        }
+        m.state = outgoing_state::queued;
+        m.packet_id = 0;
+        m.dup = false;
+        s->queue.push_front(std::move(m));
+    }
+    for (auto it = s->inflight.begin(); it != s->inflight.end();) {
+        if (it->state == outgoing_state::awaiting_ack) {
+            it->dup = true;
+            if (!send_publish(*it)) {  // expired, or too large for this connection
+                s->release(*it);
+                it = s->inflight.erase(it);
+                continue;
+            }
         } else {
             mqtt::ack rel;
             rel.type = mqtt::packet_type::pubrel;
-            rel.packet_id = m.packet_id;
+            rel.packet_id = it->packet_id;
             send(rel);
         }
+        ++it;
     }
     pump();
     return true;
@@ -224,7 +241,9 @@ void connection::handle_disconnect(const mqtt::disconnect& d) {
             session_->expiry_interval =
                 std::min(*d.props.session_expiry_interval, limits_->max_session_expiry);
         }
-        publish_will = d.reason == mqtt::reason_code::disconnect_with_will;
+        // The will is discarded only on a normal disconnection (0x00): 0x04 and the error
+        // codes publish it ([MQTT-3.14.4-3]).
+        publish_will = d.reason != mqtt::reason_code::success;
     }
     state_ = state::closing;
     transport_.close();

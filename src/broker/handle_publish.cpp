@@ -33,12 +33,6 @@ void connection::handle_publish(mqtt::publish& p) {
     const bool v5 = version_ == mqtt::protocol_version::v5;
     auto& s = *session_;
 
-    // Exactly once: a QoS 2 id not yet released is a re-transmission (4.3.3).
-    if (p.qos == 2 && s.incoming_qos2.count(p.packet_id) != 0) {
-        send(make_ack(mqtt::packet_type::pubrec, p.packet_id, mqtt::reason_code::success));
-        return;
-    }
-
     if (v5 && p.props.topic_alias) {
         const auto alias = *p.props.topic_alias;
         if (alias == 0 || alias > limits_->topic_alias_maximum) {
@@ -56,6 +50,12 @@ void connection::handle_publish(mqtt::publish& p) {
             p.topic = it->second;
         }
     }
+    // Exactly once (after the alias, which a re-transmission may set up): a QoS 2 id not yet released is a re-transmission (4.3.3).
+    if (p.qos == 2 && s.incoming_qos2.count(p.packet_id) != 0) {
+        send(make_ack(mqtt::packet_type::pubrec, p.packet_id, mqtt::reason_code::success));
+        return;
+    }
+
     if (!mqtt::valid_topic_name(p.topic, limits_->max_topic_length, limits_->max_topic_levels)) {
         fail(mqtt::reason_code::topic_name_invalid, "invalid topic name");
         return;
@@ -85,8 +85,9 @@ void connection::handle_publish(mqtt::publish& p) {
                 m->expires_at_ms =
                     worker_.owner().now() + std::uint64_t{*p.props.message_expiry_interval} * 1000;
         }
+        // A retained message over the hub's limit is still delivered; the refusal to keep it
+        // is counted and logged, not answered, since the message itself was accepted.
         if (m->retain && !worker_.owner().set_retained(*s.hub, m)) {
-            result = mqtt::reason_code::quota_exceeded;
             const auto now = worker_.owner().now();
             if (worker_.owner().may_log_drop(now))
                 log_event(3, "retained message limit reached in hub '" + s.hub->name +
@@ -108,7 +109,10 @@ void connection::handle_ack(const mqtt::ack& a) {
     switch (a.type) {
     case mqtt::packet_type::puback: {
         auto it = find_inflight(s.inflight, a.packet_id);
-        if (it != s.inflight.end() && it->qos == 1) s.inflight.erase(it);
+        if (it != s.inflight.end() && it->qos == 1) {
+            s.release(*it);
+            s.inflight.erase(it);
+        }
         pump();
         break;
     }
@@ -119,6 +123,7 @@ void connection::handle_ack(const mqtt::ack& a) {
                           mqtt::reason_code::packet_identifier_not_found));
             break;
         }
+        s.release(*it);
         if (mqtt::is_error(a.reason)) {
             // 5.0 section 4.3.3: a PUBREC with an error ends the flow.
             s.inflight.erase(it);

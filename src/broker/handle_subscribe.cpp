@@ -52,6 +52,7 @@ void connection::handle_subscribe(const mqtt::subscribe& sub) {
         if (wants_retained) to_send.push_back({std::string(parts.filter), req.qos, identifier});
     }
     send(ack);
+    worker_.save_session(s);
 
     const auto now = worker_.owner().now();
     for (const auto& r : to_send) {
@@ -82,6 +83,7 @@ void connection::handle_unsubscribe(const mqtt::unsubscribe& u) {
                                   : mqtt::reason_code::no_subscription_existed);
     }
     send(ack);
+    worker_.save_session(s);
 }
 
 }  // namespace iothub::broker

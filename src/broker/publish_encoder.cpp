@@ -15,9 +15,39 @@ void put_u32(std::string& out, std::uint32_t v) {
     for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>((v >> shift) & 0xFF));
 }
 
+struct publish_layout {
+    std::size_t props_len = 0;
+    std::size_t remaining = 0;
+};
+
+publish_layout layout(mqtt::protocol_version v, const message& m, std::uint8_t qos,
+                      const std::vector<std::uint32_t>& subscription_ids,
+                      std::uint32_t expiry_left) {
+    publish_layout l;
+    const bool v5 = v == mqtt::protocol_version::v5;
+    if (v5) {
+        l.props_len = m.props_wire.size();
+        if (expiry_left != 0) l.props_len += 5;
+        for (auto id : subscription_ids) l.props_len += 1 + mqtt::varint_size(id);
+    }
+    l.remaining = 2 + m.topic.size() + (qos > 0 ? 2 : 0) + m.payload.size();
+    if (v5) l.remaining += mqtt::varint_size(static_cast<std::uint32_t>(l.props_len)) + l.props_len;
+    return l;
+}
+
 }  // namespace
 
+std::size_t publish_size(mqtt::protocol_version v, const message& m, std::uint8_t qos,
+                         const std::vector<std::uint32_t>& subscription_ids,
+                         std::uint32_t expiry_left) {
+    const auto l = layout(v, m, qos, subscription_ids, expiry_left);
+    return 1 + mqtt::varint_size(static_cast<std::uint32_t>(l.remaining)) + l.remaining;
+}
+
 std::string forwarded_properties(const mqtt::properties& p) {
+    if (!p.payload_format_indicator && !p.content_type && !p.response_topic &&
+        !p.correlation_data && p.user_properties.empty())
+        return {};
     mqtt::properties fwd;
     fwd.payload_format_indicator = p.payload_format_indicator;
     fwd.content_type = p.content_type;
@@ -37,14 +67,7 @@ void encode_publish(std::string& out, mqtt::protocol_version v, const message& m
                     const std::vector<std::uint32_t>& subscription_ids,
                     std::uint32_t expiry_left) {
     const bool v5 = v == mqtt::protocol_version::v5;
-    std::size_t props_len = 0;
-    if (v5) {
-        props_len = m.props_wire.size();
-        if (expiry_left != 0) props_len += 5;
-        for (auto id : subscription_ids) props_len += 1 + mqtt::varint_size(id);
-    }
-    std::size_t remaining = 2 + m.topic.size() + (qos > 0 ? 2 : 0) + m.payload.size();
-    if (v5) remaining += mqtt::varint_size(static_cast<std::uint32_t>(props_len)) + props_len;
+    const auto [props_len, remaining] = layout(v, m, qos, subscription_ids, expiry_left);
 
     out.reserve(out.size() + remaining + 5);
     out.push_back(static_cast<char>(0x30 | (dup ? 0x08 : 0) | (qos << 1) | (retain ? 0x01 : 0)));

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -37,9 +38,11 @@ struct outgoing_message {
     bool dup = false;
 };
 
+// A will waiting for its delay (MQTT 5.0 section 3.1.3.2.2). Its message expiry interval
+// starts when it is published (section 3.1.3.2.4), so the message is stamped then.
 struct pending_will {
-    std::string hub;
-    message_ptr msg;
+    std::shared_ptr<message> msg;
+    std::optional<std::uint32_t> expiry_interval;
     std::uint64_t due_ms = 0;
 };
 
@@ -54,7 +57,7 @@ public:
     std::unordered_map<std::string, session_subscription> subscriptions;  // key: as subscribed
     std::deque<outgoing_message> inflight;  // sent (or being re-sent), awaiting the client
     std::deque<outgoing_message> queue;     // waiting for room in the in-flight window
-    std::size_t queued_bytes = 0;
+    std::size_t held_bytes = 0;  // bytes of the messages in `queue` and `inflight`
     std::unordered_set<std::uint16_t> incoming_qos2;  // PUBREC sent, PUBREL awaited
     std::uint16_t last_packet_id = 0;
     connection* conn = nullptr;  // null while offline
@@ -63,6 +66,19 @@ public:
     // Next packet id not used by an in-flight message (never 0).
     std::uint16_t next_packet_id();
     bool persistent() const noexcept { return expiry_interval != 0; }
+    bool stored = false;  // written to the store at least once
+
+    // Room for one more message of `bytes` under the per-session limits: `max_messages`
+    // counts the messages waiting beyond the in-flight window (as mosquitto's
+    // max_queued_messages does), `max_bytes` everything held, in flight included.
+    bool has_room(std::size_t bytes, std::size_t max_messages, std::size_t max_bytes) const noexcept {
+        return queue.size() < max_messages && held_bytes + bytes <= max_bytes;
+    }
+    void hold(const outgoing_message& m) noexcept { held_bytes += m.msg ? message_size(*m.msg) : 0; }
+    void release(const outgoing_message& m) noexcept {
+        const std::size_t b = m.msg ? message_size(*m.msg) : 0;
+        held_bytes -= b < held_bytes ? b : held_bytes;
+    }
     // When an offline session ends (ms), or 0 for never.
     std::uint64_t expires_at_ms() const noexcept;
 };

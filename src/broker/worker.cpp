@@ -17,8 +17,6 @@ std::string session_key(std::string_view hub, std::string_view client_id) {
     return key;
 }
 
-std::size_t message_bytes(const outgoing_message& m) { return m.msg ? message_size(*m.msg) : 0; }
-
 }  // namespace
 
 worker::worker(broker& b, unsigned index) : broker_(b), index_(index) {}
@@ -51,7 +49,7 @@ void worker::destroy_session(session& s) {
         auto index = s.hub->subscriptions.write();
         for (auto& [key, sub] : s.subscriptions) index->unsubscribe(sub.filter, sub.group, s.id);
     }
-    if (s.persistent() && broker_.get_persistence() != nullptr)
+    if (s.stored && broker_.get_persistence() != nullptr)
         broker_.get_persistence()->session_erase(s.hub->name, s.client_id);
     by_key_.erase(session_key(s.hub->name, s.client_id));
     sessions_.erase(s.id);
@@ -81,8 +79,9 @@ void worker::publish(hub_space& hub, const message_ptr& m) {
     if (matches_.empty()) return;
     // One delivery per session: highest QoS of its matching subscriptions, every
     // subscription identifier (MQTT 5.0 section 3.3.4).
-    std::sort(matches_.begin(), matches_.end(),
-              [](const match_entry& a, const match_entry& b) { return a.sid < b.sid; });
+    if (matches_.size() > 1)
+        std::sort(matches_.begin(), matches_.end(),
+                  [](const match_entry& a, const match_entry& b) { return a.sid < b.sid; });
     if (outboxes_.size() != broker_.worker_count()) outboxes_.resize(broker_.worker_count());
     for (std::size_t i = 0; i < matches_.size();) {
         const session_id sid = matches_[i].sid;
@@ -107,7 +106,7 @@ void worker::publish(hub_space& hub, const message_ptr& m) {
         d.retain = retain_as_published && m->retain;
         const unsigned target = worker_of(sid);
         if (target == index_)
-            deliver_local(d);
+            deliver_local(std::move(d));
         else
             outboxes_[target].push_back(std::move(d));
     }
@@ -128,55 +127,67 @@ void worker::flush() {
 }
 
 void worker::on_deliveries(std::vector<delivery>& batch) {
-    for (auto& d : batch) deliver_local(d);
+    for (auto& d : batch) deliver_local(std::move(d));
 }
 
-void worker::deliver_local(const delivery& d) {
+void worker::deliver_local(delivery&& d) {
     auto it = sessions_.find(d.target);
     if (it == sessions_.end()) return;  // the session ended while the message travelled
     outgoing_message m;
-    m.msg = d.msg;
+    m.msg = std::move(d.msg);
     m.qos = d.qos;
     m.retain = d.retain;
-    m.subscription_ids = d.subscription_ids;
+    m.subscription_ids = std::move(d.subscription_ids);
     deliver_to(*it->second, std::move(m));
 }
 
 void worker::deliver_to(session& s, outgoing_message&& m) {
     const auto now = broker_.now();
+    auto& drops = broker_.drops();
     if (m.msg->expired(now)) {
-        broker_.drops().expired.fetch_add(1, std::memory_order_relaxed);
+        drops.expired.fetch_add(1, std::memory_order_relaxed);
         return;
     }
-    if (s.conn != nullptr && s.conn->connected()) {
-        s.conn->deliver(std::move(m));
-        return;
-    }
-    // Offline: QoS 0 is not kept (MQTT 3.1.1 section 3.1.2.4 allows either; iothub keeps
-    // only what was promised at least once).
+    const bool online = s.conn != nullptr && s.conn->connected();
     if (m.qos == 0) {
-        broker_.drops().qos0_dropped.fetch_add(1, std::memory_order_relaxed);
-        return;
+        // Offline: QoS 0 is not kept (MQTT 3.1.1 section 3.1.2.4 allows either; iothub keeps
+        // only what was promised at least once).
+        if (!online) {
+            drops.qos0_dropped.fetch_add(1, std::memory_order_relaxed);
+            return;
+        }
+        if (s.queue.empty()) {
+            s.conn->send_qos0_now(m);
+            return;
+        }
     }
-    const auto lim = broker_.config();
-    const std::size_t bytes = message_bytes(m);
-    if (s.queue.size() + s.inflight.size() >= lim->max_queued_messages ||
-        s.queued_bytes + bytes > lim->max_queued_bytes) {
-        // The newest message is refused: what is queued keeps its order and its promise.
-        broker_.drops().queue_full.fetch_add(1, std::memory_order_relaxed);
-        if (broker_.may_log_drop(now) && broker_.log)
+    const auto lim = s.conn != nullptr ? s.conn->limits_snapshot() : broker_.config();
+    if (!s.has_room(message_size(*m.msg), lim->max_queued_messages, lim->max_queued_bytes)) {
+        // The newest message is refused: what is held keeps its order and its promise.
+        (m.qos == 0 ? drops.qos0_dropped : drops.queue_full).fetch_add(1, std::memory_order_relaxed);
+        if (m.qos > 0 && broker_.may_log_drop(now) && broker_.log)
             broker_.log(3, "queue of client '" + s.client_id + "' is full (" +
-                               std::to_string(s.queue.size()) +
+                               std::to_string(s.queue.size() + s.inflight.size()) +
                                " messages): dropping new messages; " +
-                               std::to_string(broker_.drops().queue_full.load()) +
-                               " dropped so far");
+                               std::to_string(drops.queue_full.load()) + " dropped so far");
         return;
     }
-    s.queued_bytes += bytes;
-    s.queue.push_back(std::move(m));
+    s.hold(m);
+    if (online)
+        s.conn->deliver(std::move(m));
+    else
+        s.queue.push_back(std::move(m));
 }
 
 void worker::schedule_will(session& s, pending_will w) { s.will = std::move(w); }
+
+void worker::release_will(session& s) {
+    if (!s.will) return;
+    auto w = std::move(*s.will);
+    s.will.reset();
+    if (w.expiry_interval) w.msg->expires_at_ms = broker_.now() + std::uint64_t{*w.expiry_interval} * 1000;
+    publish_will(*s.hub, std::move(w.msg));
+}
 
 void worker::publish_will(hub_space& hub, const message_ptr& m) {
     if (m->retain) broker_.set_retained(hub, m);
@@ -190,15 +201,12 @@ void worker::tick(std::uint64_t now) {
     for (auto* c : conns) c->tick(now);
     // Delayed wills whose time came.
     for (auto& [id, s] : sessions_) {
-        if (s->will && s->will->due_ms <= now) {
-            auto w = std::move(*s->will);
-            s->will.reset();
-            publish_will(*s->hub, w.msg);
-        }
+        if (s->will && s->will->due_ms <= now) release_will(*s);
     }
     if (now >= next_expiry_scan_ms_) {
         next_expiry_scan_ms_ = now + 1000;
         expire_sessions(now);
+        if (index_ == 0) broker_.purge_expired_retained(now);
     }
     flush();
 }
@@ -215,7 +223,7 @@ void worker::expire_sessions(std::uint64_t now) {
             auto& q = s->queue;
             auto keep = std::remove_if(q.begin(), q.end(), [&](const outgoing_message& m) {
                 if (m.msg && m.msg->expired(now)) {
-                    s->queued_bytes -= std::min(s->queued_bytes, message_bytes(m));
+                    s->release(m);
                     broker_.drops().expired.fetch_add(1, std::memory_order_relaxed);
                     return true;
                 }
@@ -226,11 +234,7 @@ void worker::expire_sessions(std::uint64_t now) {
     }
     for (auto* s : ended) {
         // A will delayed past the session's end is published when the session ends.
-        if (s->will) {
-            auto w = std::move(*s->will);
-            s->will.reset();
-            publish_will(*s->hub, w.msg);
-        }
+        release_will(*s);
         destroy_session(*s);
     }
 }
@@ -239,20 +243,19 @@ void worker::shutdown() {
     std::vector<connection*> conns(connections_.begin(), connections_.end());
     for (auto* c : conns) c->close_with(mqtt::reason_code::server_shutting_down, "server shutting down");
     // Delayed wills are not kept across a restart: their clients are gone, so they go out now.
-    for (auto& [id, s] : sessions_) {
-        if (!s->will) continue;
-        auto w = std::move(*s->will);
-        s->will.reset();
-        publish_will(*s->hub, w.msg);
-    }
+    for (auto& entry : sessions_) release_will(*entry.second);
     flush();
 }
 
 void worker::save_sessions() {
+    for (auto& entry : sessions_) save_session(*entry.second);
+}
+
+void worker::save_session(session& s) {
     auto* p = broker_.get_persistence();
-    if (p == nullptr) return;
-    for (auto& [id, s] : sessions_)
-        if (s->persistent()) p->session_save(*s);
+    if (p == nullptr || !s.persistent()) return;
+    p->session_save(s);
+    s.stored = true;
 }
 
 }  // namespace iothub::broker

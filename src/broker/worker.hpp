@@ -60,6 +60,8 @@ public:
 
     // Starts a delayed will (v5 will delay interval) for a session that went offline.
     void schedule_will(session& s, pending_will w);
+    // Publishes the session's delayed will now, if it has one.
+    void release_will(session& s);
     // Publishes a will message now.
     void publish_will(hub_space& hub, const message_ptr& m);
 
@@ -69,12 +71,14 @@ public:
     void shutdown();
     // Saves every persistent session now.
     void save_sessions();
+    // Saves one session if it is persistent (on going offline and on subscription changes).
+    void save_session(session& s);
 
     // Restores a session loaded from the store at start-up.
     session& restore_session(hub_space& hub, std::string_view client_id);
 
 private:
-    void deliver_local(const delivery& d);
+    void deliver_local(delivery&& d);
     void expire_sessions(std::uint64_t now);
 
     broker& broker_;

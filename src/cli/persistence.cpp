@@ -89,7 +89,7 @@ void store_persistence::session_erase(const std::string& hub, const std::string&
     db_.erase_session(hub, client_id);
 }
 
-store_persistence::counts store_persistence::restore(broker::broker& b) {
+store_persistence::counts store_persistence::restore(broker::broker& b, bool with_messages) {
     counts n;
     const auto now = b.now();
     db_.load_retained([&](store::retained_record&& r) {
@@ -132,10 +132,15 @@ store_persistence::counts store_persistence::restore(broker::broker& b) {
             sub.options.identifier = sr.identifier;
             w.add_subscription(s, sr.filter, std::move(sub));
         }
+        s.stored = true;
+        if (!with_messages) {
+            ++n.sessions;
+            return;
+        }
         for (auto& mr : r.messages) {
             auto m = from_record(std::move(mr));
+            s.hold(m);
             if (m.state == broker::outgoing_state::queued) {
-                if (m.msg) s.queued_bytes += broker::message_size(*m.msg);
                 s.queue.push_back(std::move(m));
             } else {
                 s.inflight.push_back(std::move(m));

@@ -24,8 +24,11 @@ public:
         std::size_t retained = 0;
         std::size_t sessions = 0;
     };
-    // Loads what the store holds into the broker (before its workers start).
-    counts restore(broker::broker& b);
+    // Loads what the store holds into the broker (before its workers start). Sessions are
+    // saved whole at shutdown but only partly while running (on subscription changes and when
+    // they go offline), so after an unclean stop their message state may be stale: then
+    // `with_messages` is false and only subscriptions and expiry come back.
+    counts restore(broker::broker& b, bool with_messages);
 
 private:
     store::store& db_;

@@ -19,6 +19,8 @@ namespace iothub::cli {
 
 namespace {
 
+constexpr const char* clean_stop_marker = "clean-stop";
+
 std::uint64_t wall_clock_ms() {
     return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                           std::chrono::system_clock::now().time_since_epoch())
@@ -97,9 +99,16 @@ int run_serve(const serve_options& options) {
     if (cfg.persistence) {
         db = store::open_sqlite_store(cfg.data_dir);
         persist = std::make_unique<store_persistence>(*db);
-        const auto restored = persist->restore(b);
+        // The marker exists only between a clean stop and the next start.
+        const auto marker = std::filesystem::path(cfg.data_dir) / clean_stop_marker;
+        const bool clean = std::filesystem::exists(marker);
+        const auto restored = persist->restore(b, clean);
+        std::filesystem::remove(marker);
         spdlog::info("store {}/iothub.db: {} retained messages, {} sessions restored", cfg.data_dir,
                      restored.retained, restored.sessions);
+        if (!clean && restored.sessions > 0)
+            spdlog::warn("the previous run did not stop cleanly: sessions keep their subscriptions, "
+                         "but their queued and unacknowledged messages were not restored");
         b.set_persistence(persist.get());
     }
 
@@ -133,7 +142,10 @@ int run_serve(const serve_options& options) {
         break;
     }
     srv.stop();
-    if (db) db->close();
+    if (db) {
+        db->close();
+        std::ofstream(std::filesystem::path(cfg.data_dir) / clean_stop_marker) << "stopped\n";
+    }
     spdlog::info("stopped");
     return 0;
 }

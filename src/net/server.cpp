@@ -53,8 +53,16 @@ private:
     bool write_posted_ = false;
     bool close_requested_ = false;
     bool finished_ = false;
+    bool read_paused_ = false;
     int migrate_to_ = -1;
+    std::unique_ptr<asio::steady_timer> close_timer_;
 };
+
+// Output waiting for a client that does not read: past this, the connection stops reading
+// (so it stops producing replies) until the writes drain below half of it.
+constexpr std::size_t output_high_water = 4 * 1024 * 1024;
+// A closing connection whose peer does not take the last bytes is cut after this.
+constexpr auto close_grace = std::chrono::seconds(5);
 
 }  // namespace
 
@@ -98,12 +106,18 @@ struct server::impl final : broker::dispatcher {
 
     void accept(worker_loop& loop, tcp::acceptor& acc) {
         acc.async_accept(loop.ioc, [this, &loop, &acc](boost::system::error_code ec, tcp::socket s) {
-            if (ec == asio::error::operation_aborted || !acc.is_open()) return;
-            if (!ec) {
-                boost::system::error_code ignored;
-                s.set_option(tcp::no_delay(true), ignored);
-                std::make_shared<tcp_connection>(loop, std::move(s))->start();
+            if (ec == asio::error::operation_aborted || !acc.is_open() || stopping_) return;
+            if (ec) {
+                // Out of descriptors or memory: retry shortly instead of spinning.
+                if (broker_.may_log_drop(broker_.now()))
+                    broker_.log(4, "accept failed: " + ec.message());
+                auto t = std::make_shared<asio::steady_timer>(loop.ioc, std::chrono::milliseconds(100));
+                t->async_wait([this, &loop, &acc, t](boost::system::error_code) { accept(loop, acc); });
+                return;
             }
+            boost::system::error_code ignored;
+            s.set_option(tcp::no_delay(true), ignored);
+            std::make_shared<tcp_connection>(loop, std::move(s))->start();
             accept(loop, acc);
         });
     }
@@ -119,9 +133,12 @@ struct server::impl final : broker::dispatcher {
         });
     }
 
+    ~impl() override { broker_.set_dispatcher(nullptr); }
+
     broker::broker& broker_;
     std::vector<std::unique_ptr<worker_loop>> loops_;
     bool started_ = false;
+    std::atomic<bool> stopping_{false};
 };
 
 namespace {
@@ -167,7 +184,12 @@ void tcp_connection::do_read() {
                 self->hand_over();
                 return;
             }
-            if (!self->close_requested_) self->do_read();
+            if (self->close_requested_) return;
+            if (self->handler_->output().size() + self->writing_.size() > output_high_water) {
+                self->read_paused_ = true;
+                return;
+            }
+            self->do_read();
         });
 }
 
@@ -183,6 +205,10 @@ void tcp_connection::hand_over() {
     if (ec || fd < 0) return;
     auto& target = *loop_.owner->loops_[static_cast<unsigned>(migrate_to_)];
     asio::post(target.ioc, [&target, fd, protocol, pending = std::move(pending)]() mutable {
+        if (target.owner->stopping_) {
+            ::close(fd);
+            return;
+        }
         boost::system::error_code assign_ec;
         tcp::socket s(target.ioc);
         s.assign(protocol, fd, assign_ec);
@@ -224,6 +250,12 @@ void tcp_connection::do_write() {
                           }
                           // Give back a buffer that grew for a burst.
                           if (self->writing_.capacity() > 256 * 1024) std::string().swap(self->writing_);
+                          else self->writing_.clear();
+                          if (self->read_paused_ && !self->close_requested_ &&
+                              self->handler_->output().size() < output_high_water / 2) {
+                              self->read_paused_ = false;
+                              self->do_read();
+                          }
                           self->do_write();
                       });
 }
@@ -231,6 +263,10 @@ void tcp_connection::do_write() {
 void tcp_connection::close() {
     if (close_requested_) return;
     close_requested_ = true;
+    close_timer_ = std::make_unique<asio::steady_timer>(loop_.ioc, close_grace);
+    close_timer_->async_wait([self = shared_from_this()](boost::system::error_code ec) {
+        if (!ec) self->finish();
+    });
     if (!write_active_ && !write_posted_) {
         write_posted_ = true;
         asio::post(loop_.ioc, [self = shared_from_this()] {
@@ -243,6 +279,7 @@ void tcp_connection::close() {
 void tcp_connection::finish() {
     if (finished_) return;
     finished_ = true;
+    if (close_timer_) close_timer_->cancel();
     boost::system::error_code ec;
     socket_.shutdown(tcp::socket::shutdown_both, ec);
     socket_.close(ec);
@@ -314,6 +351,7 @@ void server::run_on_workers(const std::function<void(unsigned)>& f) {
 void server::stop() {
     if (!impl_->started_) return;
     impl_->started_ = false;
+    impl_->stopping_ = true;
     run_on_workers([this](unsigned i) {
         auto& loop = *impl_->loops_[i];
         boost::system::error_code ec;

@@ -360,5 +360,112 @@ TEST_F(fixture, message_too_large_for_subscriber_is_not_sent) {
     EXPECT_EQ(got[0].payload, "small");
 }
 
+TEST_F(fixture, message_too_large_does_not_take_a_window_slot) {
+    client sub(*b, protocol_version::v5), pub(*b, protocol_version::v5);
+    mqtt::properties props;
+    props.maximum_packet_size = 64;
+    props.receive_maximum = 2;
+    sub.connect("sub", true, 0, std::nullopt, props);
+    sub.subscribe("big", 1);
+    sub.received();
+    pub.connect("pub");
+    for (std::uint16_t i = 1; i <= 3; ++i) pub.publish("big", std::string(100, 'x'), 1, false, i);
+    pub.publish("big", "small", 1, false, 4);
+    auto got = publishes(sub.received());
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].payload, "small");
+    EXPECT_EQ(b->drops().too_large.load(), 3u);
+}
+
+TEST_F(fixture, v5_disconnect_with_error_reason_publishes_will) {
+    client watcher(*b, protocol_version::v5), leaving(*b, protocol_version::v5);
+    watcher.connect("watcher");
+    watcher.subscribe("status/#", 0);
+    watcher.received();
+    leaving.connect("leaving", true, 0, mqtt::will_message{"status/leaving", "gone", 0, false, {}});
+    mqtt::disconnect d;
+    d.reason = mqtt::reason_code::unspecified_error;
+    leaving.send(d);
+    ASSERT_EQ(publishes(watcher.received()).size(), 1u);
+}
+
+TEST_F(fixture, delayed_will_expiry_starts_when_it_is_published) {
+    client watcher(*b, protocol_version::v5);
+    watcher.connect("watcher");
+    watcher.subscribe("status/#", 1);
+    watcher.received();
+    mqtt::will_message will{"status/late", "gone", 1, false, {}};
+    will.props.will_delay_interval = 30;
+    will.props.message_expiry_interval = 10;
+    mqtt::properties props;
+    props.session_expiry_interval = 3600;
+    {
+        client dying(*b, protocol_version::v5);
+        dying.connect("dying", true, 0, will, props);
+        dying.c->on_transport_closed();
+    }
+    now += 20'000;
+    b->worker_at(0).tick(now);
+    EXPECT_TRUE(publishes(watcher.received()).empty());
+    now += 11'000;
+    b->worker_at(0).tick(now);
+    auto got = publishes(watcher.received());
+    ASSERT_EQ(got.size(), 1u);
+    ASSERT_TRUE(got[0].props.message_expiry_interval.has_value());
+    EXPECT_EQ(*got[0].props.message_expiry_interval, 10u);
+}
+
+TEST_F(fixture, qos2_over_the_retained_limit_is_still_exactly_once) {
+    lim.max_retained = 1;
+    make();
+    client sub(*b, protocol_version::v311), pub(*b, protocol_version::v311);
+    sub.connect("sub");
+    sub.subscribe("r/#", 2);
+    sub.received();
+    pub.connect("pub");
+    pub.publish("r/1", "first", 0, true);
+    pub.publish("r/2", "second", 2, true, 9);
+    pub.publish("r/2", "second", 2, true, 9);  // re-sent before PUBREL
+    auto acks = pub.received();
+    ASSERT_EQ(acks.size(), 2u);
+    EXPECT_EQ(std::get<mqtt::ack>(acks[0]).reason, mqtt::reason_code::success);
+    EXPECT_EQ(publishes(sub.received()).size(), 2u);  // "first" and one "second"
+    EXPECT_EQ(b->drops().retained_refused.load(), 1u);
+}
+
+TEST_F(fixture, reconnect_resends_only_what_the_new_window_allows) {
+    client pub(*b, protocol_version::v311);
+    pub.connect("pub");
+    mqtt::properties props;
+    props.session_expiry_interval = 3600;
+    {
+        client sub(*b, protocol_version::v5);
+        sub.connect("sub", true, 0, std::nullopt, props);
+        sub.subscribe("t", 1);
+        sub.received();
+        for (std::uint16_t i = 1; i <= 5; ++i) pub.publish("t", std::to_string(i), 1, false, i);
+        EXPECT_EQ(publishes(sub.received()).size(), 5u);  // unacknowledged
+        sub.c->on_transport_closed();
+    }
+    props.receive_maximum = 2;
+    client again(*b, protocol_version::v5);
+    auto ack = again.connect("sub", false, 0, std::nullopt, props);
+    EXPECT_TRUE(ack.session_present);
+    auto got = publishes(again.received());
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_TRUE(got[0].dup);
+    EXPECT_EQ(got[0].payload, "1");
+    EXPECT_EQ(got[1].payload, "2");
+    // Acknowledging one lets the next through, as a new send.
+    mqtt::ack a;
+    a.type = mqtt::packet_type::puback;
+    a.packet_id = got[0].packet_id;
+    again.send(a);
+    auto next = publishes(again.received());
+    ASSERT_EQ(next.size(), 1u);
+    EXPECT_EQ(next[0].payload, "3");
+    EXPECT_FALSE(next[0].dup);
+}
+
 }  // namespace
 }  // namespace iothub::broker
