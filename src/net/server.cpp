@@ -8,11 +8,13 @@
 #include <boost/asio.hpp>
 #include <chrono>
 #include <future>
+#include <mutex>
 #include <stdexcept>
 #include <thread>
 
 #include "broker/broker.hpp"
 #include "broker/connection.hpp"
+#include "broker/guarded.hpp"
 #include "broker/worker.hpp"
 
 namespace iothub::net {
@@ -78,6 +80,11 @@ struct worker_loop {
     broker::worker* state = nullptr;
     std::thread thread;
     std::uint64_t ticks = 0;
+    struct inbox_state {
+        std::vector<broker::delivery> items;  // deliveries from other workers
+        bool scheduled = false;               // a drain is posted and has not started yet
+    };
+    broker::guarded<inbox_state, std::mutex> inbox;
 };
 
 }  // namespace
@@ -96,20 +103,72 @@ struct server::impl final : broker::dispatcher {
         b.set_dispatcher(this);
     }
 
+    // Cross-worker hand-off: batches are appended to the target's inbox, and the target is
+    // woken only when its inbox goes from empty to non-empty; one wake-up drains everything
+    // that arrived meanwhile. The inbox is bounded: a worker that falls this far behind has
+    // further deliveries dropped and counted, as a full session queue would.
     void post_deliveries(unsigned target, std::vector<broker::delivery>&& batch) override {
         auto& loop = *loops_[target];
-        asio::post(loop.ioc, [&loop, b = std::move(batch)]() mutable {
-            loop.state->on_deliveries(b);
-            loop.state->flush();
-        });
+        bool wake = false;
+        std::size_t dropped_qos0 = 0;
+        std::size_t dropped = 0;
+        {
+            auto in = loop.inbox.write();
+            auto& items = in->items;
+            if (items.size() + batch.size() > inbox_limit) {
+                for (auto& d : batch) {
+                    if (items.size() >= inbox_limit) {
+                        ++(d.qos == 0 ? dropped_qos0 : dropped);
+                        continue;
+                    }
+                    items.push_back(std::move(d));
+                }
+            } else if (items.empty()) {
+                items.swap(batch);
+            } else {
+                items.insert(items.end(), std::make_move_iterator(batch.begin()),
+                             std::make_move_iterator(batch.end()));
+            }
+            if (!in->scheduled && !items.empty()) {
+                in->scheduled = true;
+                wake = true;
+            }
+        }
+        if (dropped_qos0 + dropped != 0) {
+            auto& drops = broker_.drops();
+            drops.qos0_dropped.fetch_add(dropped_qos0, std::memory_order_relaxed);
+            drops.queue_full.fetch_add(dropped, std::memory_order_relaxed);
+            if (broker_.log && broker_.may_log_drop(broker_.now()))
+                broker_.log(3, "worker " + std::to_string(target) + " is " +
+                                   std::to_string(inbox_limit) +
+                                   " deliveries behind: dropping new deliveries to it");
+        }
+        if (wake) asio::post(loop.ioc, [&loop] { drain_inbox(loop); });
     }
+
+    static void drain_inbox(worker_loop& loop) {
+        std::vector<broker::delivery> batch;
+        {
+            auto in = loop.inbox.write();
+            batch.swap(in->items);
+            in->scheduled = false;
+        }
+        loop.state->on_deliveries(batch);
+        loop.state->flush();
+        // Hand the emptied vector back so its capacity is reused.
+        batch.clear();
+        auto in = loop.inbox.write();
+        if (in->items.empty() && in->items.capacity() < batch.capacity()) in->items.swap(batch);
+    }
+
+    static constexpr std::size_t inbox_limit = 1'000'000;
 
     void accept(worker_loop& loop, tcp::acceptor& acc) {
         acc.async_accept(loop.ioc, [this, &loop, &acc](boost::system::error_code ec, tcp::socket s) {
             if (ec == asio::error::operation_aborted || !acc.is_open() || stopping_) return;
             if (ec) {
                 // Out of descriptors or memory: retry shortly instead of spinning.
-                if (broker_.may_log_drop(broker_.now()))
+                if (broker_.log && broker_.may_log_drop(broker_.now()))
                     broker_.log(4, "accept failed: " + ec.message());
                 auto t = std::make_shared<asio::steady_timer>(loop.ioc, std::chrono::milliseconds(100));
                 t->async_wait([this, &loop, &acc, t](boost::system::error_code) { accept(loop, acc); });
