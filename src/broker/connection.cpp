@@ -14,7 +14,8 @@ constexpr std::uint64_t connect_timeout_ms = 10000;  // time allowed between acc
 
 connection::connection(worker& w, transport& t)
     : worker_(w), transport_(t), limits_(w.owner().config()) {
-    last_rx_ms_ = accepted_ms_ = worker_.owner().now();
+    worker_.refresh_clock();
+    last_rx_ms_ = accepted_ms_ = worker_.now();
     worker_.attach(this);
 }
 
@@ -26,35 +27,30 @@ connection::~connection() {
     worker_.detach(this);
 }
 
-std::span<std::uint8_t> connection::read_buffer(std::size_t min_free) {
-    if (in_.size() - in_len_ < min_free) in_.resize(in_len_ + min_free);
-    return {in_.data() + in_len_, in_.size() - in_len_};
+void connection::on_data(std::span<const std::uint8_t> data) {
+    if (data.empty()) return;
+    worker_.refresh_clock();
+    last_rx_ms_ = worker_.now();
+    if (in_.empty()) {
+        // Whole packets are decoded straight from the transport's buffer; only an incomplete
+        // tail is kept, so an idle connection holds no input buffer at all.
+        const std::size_t used = process_input(data);
+        if (used < data.size() && !closing()) in_.assign(data.begin() + used, data.end());
+    } else {
+        in_.insert(in_.end(), data.begin(), data.end());
+        const std::size_t used = process_input(in_);
+        in_.erase(in_.begin(), in_.begin() + static_cast<std::ptrdiff_t>(used));
+        if (in_.empty() || closing()) std::vector<std::uint8_t>().swap(in_);
+    }
+    worker_.flush();
 }
 
-void connection::on_read(std::size_t n) {
-    in_len_ += n;
-    process_input();
-}
+std::vector<std::uint8_t> connection::take_input() { return std::move(in_); }
 
-std::vector<std::uint8_t> connection::take_input() {
-    std::vector<std::uint8_t> rest(in_.begin(), in_.begin() + static_cast<std::ptrdiff_t>(in_len_));
-    in_len_ = 0;
-    in_.clear();
-    return rest;
-}
-
-void connection::set_input(std::vector<std::uint8_t> bytes) {
-    in_ = std::move(bytes);
-    in_len_ = in_.size();
-    process_input();
-}
-
-void connection::process_input() {
+std::size_t connection::process_input(std::span<const std::uint8_t> buf) {
     std::size_t pos = 0;
-    const auto now = worker_.owner().now();
-    if (in_len_ > 0) last_rx_ms_ = now;
     while (state_ == state::awaiting_connect || state_ == state::connected) {
-        std::span<const std::uint8_t> avail(in_.data() + pos, in_len_ - pos);
+        const auto avail = buf.subspan(pos);
         mqtt::frame f;
         mqtt::decode_error err;
         const auto st = mqtt::read_frame(avail, limits_->max_packet_size, f, err);
@@ -63,11 +59,7 @@ void connection::process_input() {
             fail(err.code, err.message);
             break;
         }
-        if (avail.size() < f.total_size()) {
-            // Make room for the whole packet (bounded by max_packet_size through read_frame).
-            if (in_.size() < pos + f.total_size()) in_.resize(pos + f.total_size());
-            break;
-        }
+        if (avail.size() < f.total_size()) break;
         if (state_ == state::awaiting_connect && f.type != mqtt::packet_type::connect) {
             fail(mqtt::reason_code::protocol_error, "first packet is not CONNECT");
             break;
@@ -87,19 +79,15 @@ void connection::process_input() {
             }
             break;
         }
-        if (!handle(p)) break;  // migrating: keep the bytes from this packet on
+        if (!handle(p)) {
+            // Migrating: the CONNECT stays unread, for the worker that owns its session.
+            if (!closing()) return pos;
+            pos += f.total_size();
+            break;
+        }
         pos += f.total_size();
     }
-    if (pos > 0) {
-        std::memmove(in_.data(), in_.data() + pos, in_len_ - pos);
-        in_len_ -= pos;
-    }
-    // Shrink a buffer that grew for one large packet.
-    if (in_len_ == 0 && in_.size() > 64 * 1024) {
-        in_.clear();
-        in_.shrink_to_fit();
-    }
-    worker_.flush();
+    return pos;
 }
 
 bool connection::handle(mqtt::packet& p) {
@@ -146,7 +134,7 @@ void connection::send(const mqtt::packet& p) {
 bool connection::send_publish(outgoing_message& m) {
     std::uint32_t expiry_left = 0;
     if (m.msg->expires_at_ms != 0) {
-        const auto now = worker_.owner().now();
+        const auto now = worker_.now();
         if (m.msg->expired(now)) {
             worker_.owner().drops().expired.fetch_add(1, std::memory_order_relaxed);
             return false;
@@ -272,17 +260,14 @@ void connection::end_session_link(bool publish_will) {
     auto& s = *session_;
     session_ = nullptr;
     s.conn = nullptr;
-    const auto now = worker_.owner().now();
+    const auto now = worker_.now();
     s.disconnected_at_ms = now;
     // Messages sent at QoS 0 or never sent stay in the queue; QoS 0 ones are dropped.
-    auto& q = s.queue;
-    q.erase(std::remove_if(q.begin(), q.end(),
-                           [&s](const outgoing_message& m) {
-                               if (m.qos != 0) return false;
-                               s.release(m);
-                               return true;
-                           }),
-            q.end());
+    s.queue.erase_if([&s](const outgoing_message& m) {
+        if (m.qos != 0) return false;
+        s.release(m);
+        return true;
+    });
     if (publish_will && will_) {
         auto m = std::make_shared<message>();
         m->topic = will_->topic;

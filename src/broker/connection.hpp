@@ -33,6 +33,9 @@ public:
     // Move the socket and the unread input to another worker (only before CONNECT is handled).
     virtual void migrate(unsigned worker) = 0;
     virtual std::string peer() const = 0;
+    // Reads and handles, now, whatever the socket already holds (used before a take-over,
+    // so a DISCONNECT sent just before the new CONNECT is seen first).
+    virtual void read_pending() = 0;
 };
 
 class connection {
@@ -42,12 +45,10 @@ public:
     connection(const connection&) = delete;
     connection& operator=(const connection&) = delete;
 
-    // Input: the transport reads into read_buffer() and reports the byte count.
-    std::span<std::uint8_t> read_buffer(std::size_t min_free = 16 * 1024);
-    void on_read(std::size_t n);
+    // Input: bytes as they arrive, in any split. The span is only read during the call.
+    void on_data(std::span<const std::uint8_t> data);
     // Bytes received but not yet handled (what a migration carries along).
     std::vector<std::uint8_t> take_input();
-    void set_input(std::vector<std::uint8_t> bytes);  // on the new worker after a migration
     // The socket closed (EOF or error) or the transport gave up on it.
     void on_transport_closed();
 
@@ -60,6 +61,9 @@ public:
     // Server-initiated end: v5 gets DISCONNECT with `rc`, then the socket closes.
     // `publish_will` is false only for a normal end of the session by the client.
     void close_with(mqtt::reason_code rc, const char* reason_text, bool publish_will = true);
+
+    // Handles whatever input the socket already holds.
+    void read_pending() { transport_.read_pending(); }
 
     // A message admitted to this connection's session (counted in its held bytes): sent now
     // if the in-flight window has room and nothing waits before it, queued otherwise.
@@ -81,7 +85,7 @@ public:
 private:
     enum class state : std::uint8_t { awaiting_connect, connected, closing, closed };
 
-    void process_input();
+    std::size_t process_input(std::span<const std::uint8_t> buf);  // returns bytes used
     bool handle(mqtt::packet& p);  // false: stop processing input
     bool handle_connect(mqtt::connect& c);
     void handle_publish(mqtt::publish& p);
@@ -108,8 +112,7 @@ private:
     std::shared_ptr<const limits> limits_;
     state state_ = state::awaiting_connect;
     mqtt::protocol_version version_ = mqtt::protocol_version::v311;
-    std::vector<std::uint8_t> in_;
-    std::size_t in_len_ = 0;
+    std::vector<std::uint8_t> in_;  // an incomplete packet waiting for the rest
     std::string out_;
     session* session_ = nullptr;
     std::string client_id_;
@@ -117,13 +120,13 @@ private:
     std::uint16_t keep_alive_ = 0;
     std::uint64_t last_rx_ms_ = 0;
     std::uint64_t accepted_ms_ = 0;
-    std::optional<mqtt::will_message> will_;
+    std::unique_ptr<mqtt::will_message> will_;  // most clients have none: kept out of line
     std::uint32_t will_delay_ = 0;
     bool counted_ = false;
     bool problem_information_ = true;           // v5 request problem information
     std::uint32_t client_max_packet_ = 0;       // 0: no limit beyond the protocol's
     std::uint16_t client_receive_max_ = 65535;  // v5 receive maximum of the client
-    std::unordered_map<std::uint16_t, std::string> topic_aliases_;
+    std::vector<std::string> topic_aliases_;  // index: alias; empty string = not set
 };
 
 }  // namespace iothub::broker

@@ -135,7 +135,7 @@ bool connection::handle_connect(mqtt::connect& c) {
         client_max_packet_ = c.props.maximum_packet_size.value_or(0);
         will_delay_ = c.will ? c.will->props.will_delay_interval.value_or(0) : 0;
     }
-    will_ = std::move(c.will);
+    if (c.will) will_ = std::make_unique<mqtt::will_message>(std::move(*c.will));
 
     // Session expiry: v5 from the property (0 when absent); 3.x clean session or "never".
     std::uint32_t expiry = 0;
@@ -152,6 +152,12 @@ bool connection::handle_connect(mqtt::connect& c) {
 
     auto& hub = worker_.owner().hub(default_hub);
     session* s = worker_.find_session(hub.name, client_id_);
+    if (s != nullptr && s->conn != nullptr) {
+        // What the old connection sent before this CONNECT (a DISCONNECT changing the
+        // session expiry, say) is handled first.
+        s->conn->read_pending();
+        s = worker_.find_session(hub.name, client_id_);
+    }
     if (s != nullptr && s->conn != nullptr) {
         // Take-over (3.1.4): the existing connection is closed; v5 is told why.
         s->conn->close_with(mqtt::reason_code::session_taken_over, "session taken over");

@@ -21,7 +21,7 @@ mqtt::ack make_ack(mqtt::packet_type type, std::uint16_t id, mqtt::reason_code r
 }
 
 // Finds the in-flight message with this id (acks usually arrive in order: front first).
-std::deque<outgoing_message>::iterator find_inflight(std::deque<outgoing_message>& q,
+ring<outgoing_message>::iterator find_inflight(ring<outgoing_message>& q,
                                                      std::uint16_t id) {
     return std::find_if(q.begin(), q.end(),
                         [id](const outgoing_message& m) { return m.packet_id == id; });
@@ -40,17 +40,18 @@ void connection::handle_publish(mqtt::publish& p) {
             return;
         }
         if (!p.topic.empty()) {
+            if (topic_aliases_.size() <= alias) topic_aliases_.resize(alias + 1u);
             topic_aliases_[alias] = p.topic;
         } else {
-            auto it = topic_aliases_.find(alias);
-            if (it == topic_aliases_.end()) {
+            if (alias >= topic_aliases_.size() || topic_aliases_[alias].empty()) {
                 fail(mqtt::reason_code::protocol_error, "unknown topic alias");
                 return;
             }
-            p.topic = it->second;
+            p.topic = topic_aliases_[alias];
         }
     }
-    // Exactly once (after the alias, which a re-transmission may set up): a QoS 2 id not yet released is a re-transmission (4.3.3).
+    // Exactly once: a QoS 2 id not yet released is a re-transmission (4.3.3). Checked after
+    // the alias, which a re-transmission on a new connection may set up.
     if (p.qos == 2 && s.incoming_qos2.count(p.packet_id) != 0) {
         send(make_ack(mqtt::packet_type::pubrec, p.packet_id, mqtt::reason_code::success));
         return;
@@ -83,12 +84,12 @@ void connection::handle_publish(mqtt::publish& p) {
             m->props_wire = forwarded_properties(p.props);
             if (p.props.message_expiry_interval)
                 m->expires_at_ms =
-                    worker_.owner().now() + std::uint64_t{*p.props.message_expiry_interval} * 1000;
+                    worker_.now() + std::uint64_t{*p.props.message_expiry_interval} * 1000;
         }
         // A retained message over the hub's limit is still delivered; the refusal to keep it
         // is counted and logged, not answered, since the message itself was accepted.
         if (m->retain && !worker_.owner().set_retained(*s.hub, m)) {
-            const auto now = worker_.owner().now();
+            const auto now = worker_.now();
             if (worker_.owner().may_log_drop(now))
                 log_event(3, "retained message limit reached in hub '" + s.hub->name +
                                  "': retained message for '" + m->topic + "' not stored");

@@ -54,7 +54,7 @@ void connection::handle_subscribe(const mqtt::subscribe& sub) {
     send(ack);
     worker_.save_session(s);
 
-    const auto now = worker_.owner().now();
+    const auto now = worker_.now();
     for (const auto& r : to_send) {
         std::vector<message_ptr> found;
         {

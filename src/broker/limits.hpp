@@ -10,7 +10,7 @@ struct limits {
     std::uint32_t max_packet_size = 1024 * 1024;       // bytes, both directions
     std::size_t max_queued_messages = 1000;            // per session
     std::size_t max_queued_bytes = 16 * 1024 * 1024;   // per session (payload + topic)
-    std::uint16_t max_inflight = 20;                   // QoS 1/2 deliveries to a 3.x client
+    std::uint16_t max_inflight = 1000;                 // QoS 1/2 deliveries to a 3.x client
     std::uint16_t receive_maximum = 100;               // announced to v5 clients
     std::uint16_t topic_alias_maximum = 32;            // announced to v5 clients
     std::size_t max_topic_length = 65535;

@@ -3,7 +3,6 @@
 // connection. Owned by one worker; touched only on that worker's thread.
 
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -12,6 +11,7 @@
 #include <vector>
 
 #include "broker/message.hpp"
+#include "broker/ring.hpp"
 #include "broker/subscription_index.hpp"
 #include "mqtt/packet.hpp"
 
@@ -55,8 +55,8 @@ public:
     std::uint32_t expiry_interval = 0;  // seconds; 0xFFFFFFFF never expires
     std::uint64_t disconnected_at_ms = 0;
     std::unordered_map<std::string, session_subscription> subscriptions;  // key: as subscribed
-    std::deque<outgoing_message> inflight;  // sent (or being re-sent), awaiting the client
-    std::deque<outgoing_message> queue;     // waiting for room in the in-flight window
+    ring<outgoing_message> inflight;  // sent (or being re-sent), awaiting the client
+    ring<outgoing_message> queue;     // waiting for room in the in-flight window
     std::size_t held_bytes = 0;  // bytes of the messages in `queue` and `inflight`
     std::unordered_set<std::uint16_t> incoming_qos2;  // PUBREC sent, PUBREL awaited
     std::uint16_t last_packet_id = 0;

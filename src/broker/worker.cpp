@@ -19,7 +19,7 @@ std::string session_key(std::string_view hub, std::string_view client_id) {
 
 }  // namespace
 
-worker::worker(broker& b, unsigned index) : broker_(b), index_(index) {}
+worker::worker(broker& b, unsigned index) : broker_(b), index_(index), now_ms_(b.now()) {}
 
 worker::~worker() = default;
 
@@ -127,6 +127,7 @@ void worker::flush() {
 }
 
 void worker::on_deliveries(std::vector<delivery>& batch) {
+    refresh_clock();
     for (auto& d : batch) deliver_local(std::move(d));
 }
 
@@ -142,7 +143,7 @@ void worker::deliver_local(delivery&& d) {
 }
 
 void worker::deliver_to(session& s, outgoing_message&& m) {
-    const auto now = broker_.now();
+    const auto now = now_ms_;
     auto& drops = broker_.drops();
     if (m.msg->expired(now)) {
         drops.expired.fetch_add(1, std::memory_order_relaxed);
@@ -185,7 +186,7 @@ void worker::release_will(session& s) {
     if (!s.will) return;
     auto w = std::move(*s.will);
     s.will.reset();
-    if (w.expiry_interval) w.msg->expires_at_ms = broker_.now() + std::uint64_t{*w.expiry_interval} * 1000;
+    if (w.expiry_interval) w.msg->expires_at_ms = now_ms_ + std::uint64_t{*w.expiry_interval} * 1000;
     publish_will(*s.hub, std::move(w.msg));
 }
 
@@ -196,6 +197,7 @@ void worker::publish_will(hub_space& hub, const message_ptr& m) {
 }
 
 void worker::tick(std::uint64_t now) {
+    now_ms_ = now;
     // Copy: a tick may close connections, which detach themselves.
     std::vector<connection*> conns(connections_.begin(), connections_.end());
     for (auto* c : conns) c->tick(now);
@@ -220,8 +222,7 @@ void worker::expire_sessions(std::uint64_t now) {
         if (at != 0 && now >= at) ended.push_back(s);
         // Expired messages leave the offline queue.
         if (!s->queue.empty()) {
-            auto& q = s->queue;
-            auto keep = std::remove_if(q.begin(), q.end(), [&](const outgoing_message& m) {
+            s->queue.erase_if([&](const outgoing_message& m) {
                 if (m.msg && m.msg->expired(now)) {
                     s->release(m);
                     broker_.drops().expired.fetch_add(1, std::memory_order_relaxed);
@@ -229,7 +230,6 @@ void worker::expire_sessions(std::uint64_t now) {
                 }
                 return false;
             });
-            q.erase(keep, q.end());
         }
     }
     for (auto* s : ended) {

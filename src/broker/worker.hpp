@@ -23,6 +23,9 @@ public:
     ~worker();
 
     unsigned index() const noexcept { return index_; }
+    // The clock, read once per batch of events (a read, a batch of deliveries, a tick).
+    std::uint64_t now() const noexcept { return now_ms_; }
+    void refresh_clock() { now_ms_ = broker_.now(); }
     broker& owner() noexcept { return broker_; }
 
     // Sessions owned by this worker.
@@ -94,6 +97,7 @@ private:
     };
     std::vector<match_entry> matches_;
     std::uint64_t next_expiry_scan_ms_ = 0;
+    std::uint64_t now_ms_ = 0;
 };
 
 // Worker index encoded in a session id's low bits.

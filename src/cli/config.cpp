@@ -198,10 +198,21 @@ std::string reference_markdown() {
            " FILE` | none | | TOML file with any of the keys below, all at the top level; "
            "flags given on the command line win over it |\n";
     for (const auto& key : config_keys()) {
-        std::string flag = key.is_switch()
-                               ? "`" + key.flag() + "`, `--no-" + key.flag().substr(2) + "`"
-                               : "`" + key.flag() + " " + key.value_name + "`";
-        std::string def = "`" + key.to_toml(config{}) + "`";
+        // Appended piece by piece: g++ 12 warns falsely (-Wrestrict) on "literal" + string&&.
+        std::string flag = "`";
+        flag += key.flag();
+        if (key.is_switch()) {
+            flag += "`, `--no-";
+            flag += key.flag().substr(2);
+            flag += "`";
+        } else {
+            flag += " ";
+            flag += key.value_name;
+            flag += "`";
+        }
+        std::string def = "`";
+        def += key.to_toml(config{});
+        def += "`";
         if (!key.default_note.empty()) {
             def += " (" + key.default_note + ")";
         }

@@ -26,7 +26,7 @@ struct limits_config {
     std::uint64_t max_queued_bytes = 16777216;  // per client
     // In-flight QoS 1/2 deliveries to a 3.1/3.1.1 client; a v5 client uses
     // its own Receive Maximum.
-    std::uint16_t max_inflight = 20;
+    std::uint16_t max_inflight = 1000;
     std::uint16_t receive_maximum = 100;  // announced to v5 clients
     std::uint16_t topic_alias_maximum = 32;
     std::uint16_t max_topic_length = 65535;  // bytes

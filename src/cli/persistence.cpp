@@ -146,6 +146,8 @@ store_persistence::counts store_persistence::restore(broker::broker& b, bool wit
                 s.inflight.push_back(std::move(m));
             }
         }
+        // Ids continue after the newest one in flight (they were allocated in order).
+        if (!s.inflight.empty()) s.last_packet_id = s.inflight.back().packet_id;
         for (auto id : r.incoming_qos2) s.incoming_qos2.insert(id);
         ++n.sessions;
     });

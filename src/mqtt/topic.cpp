@@ -71,8 +71,23 @@ bool valid_utf8(std::string_view s) noexcept {
 bool valid_topic_name(std::string_view topic, std::size_t max_length,
                       std::size_t max_levels) noexcept {
     if (topic.empty()) return false;
-    if (topic.find_first_of("+#") != std::string_view::npos) return false;
-    return within_limits(topic, max_length, max_levels) && valid_utf8(topic);
+    if (max_length != 0 && topic.size() > max_length) return false;
+    // One pass over the bytes: wildcards, NUL, levels; UTF-8 is checked only when a byte
+    // outside ASCII appears (topic names are almost always ASCII).
+    std::size_t levels = 1;
+    bool ascii = true;
+    for (char ch : topic) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c >= 0x80) {
+            ascii = false;
+        } else if (c == '/') {
+            ++levels;
+        } else if (c == '+' || c == '#' || c == 0) {
+            return false;
+        }
+    }
+    if (max_levels != 0 && levels > max_levels) return false;
+    return ascii || valid_utf8(topic);
 }
 
 bool valid_topic_filter(std::string_view filter, std::size_t max_length,

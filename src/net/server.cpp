@@ -9,6 +9,7 @@
 #include <chrono>
 #include <future>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 
@@ -38,18 +39,19 @@ public:
     void wake_write() override;
     void close() override;
     void migrate(unsigned worker) override { migrate_to_ = static_cast<int>(worker); }
-    std::string peer() const override { return peer_; }
+    std::string peer() const override;
 
 private:
     void do_read();
+    void read_available(std::vector<std::uint8_t>& buffer);
+    void read_pending() override;
     void do_write();
     void finish();
     void hand_over();
 
     worker_loop& loop_;
     tcp::socket socket_;
-    std::string peer_;
-    std::unique_ptr<broker::connection> handler_;
+    std::optional<broker::connection> handler_;  // in the same allocation as the socket
     std::string writing_;
     bool write_active_ = false;
     bool write_posted_ = false;
@@ -78,6 +80,8 @@ struct worker_loop {
     std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
     std::unique_ptr<asio::steady_timer> ticker;
     broker::worker* state = nullptr;
+    std::vector<std::uint8_t> read_buffer = std::vector<std::uint8_t>(64 * 1024);
+    std::vector<std::uint8_t> pending_buffer = std::vector<std::uint8_t>(16 * 1024);
     std::thread thread;
     std::uint64_t ticks = 0;
     struct inbox_state {
@@ -203,22 +207,24 @@ struct server::impl final : broker::dispatcher {
 namespace {
 
 tcp_connection::tcp_connection(worker_loop& loop, tcp::socket socket)
-    : loop_(loop), socket_(std::move(socket)) {
+    : loop_(loop), socket_(std::move(socket)) {}
+
+// Formatted when a log line needs it rather than kept per connection.
+std::string tcp_connection::peer() const {
     boost::system::error_code ec;
     auto ep = socket_.remote_endpoint(ec);
-    if (!ec) {
-        auto addr = ep.address();
-        peer_ = addr.is_v6() ? "[" + addr.to_string() + "]:" + std::to_string(ep.port())
-                             : addr.to_string() + ":" + std::to_string(ep.port());
-    } else {
-        peer_ = "unknown";
-    }
+    if (ec) return "unknown";
+    auto addr = ep.address();
+    return addr.is_v6() ? "[" + addr.to_string() + "]:" + std::to_string(ep.port())
+                        : addr.to_string() + ":" + std::to_string(ep.port());
 }
 
 void tcp_connection::start(std::vector<std::uint8_t> pending) {
-    handler_ = std::make_unique<broker::connection>(*loop_.state, *this);
+    boost::system::error_code ec;
+    socket_.non_blocking(true, ec);
+    handler_.emplace(*loop_.state, *this);
     if (!pending.empty()) {
-        handler_->set_input(std::move(pending));
+        handler_->on_data(pending);
         if (migrate_to_ >= 0) {
             hand_over();
             return;
@@ -227,29 +233,52 @@ void tcp_connection::start(std::vector<std::uint8_t> pending) {
     if (!close_requested_) do_read();
 }
 
+// Readiness, then non-blocking reads into the worker's buffer: no connection keeps a read
+// buffer of its own while it waits.
 void tcp_connection::do_read() {
-    auto buf = handler_->read_buffer();
-    socket_.async_read_some(
-        asio::buffer(buf.data(), buf.size()),
-        [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
-            if (self->finished_) return;
-            if (ec) {
-                self->handler_->on_transport_closed();
-                self->finish();
-                return;
-            }
-            self->handler_->on_read(n);
-            if (self->migrate_to_ >= 0) {
-                self->hand_over();
-                return;
-            }
-            if (self->close_requested_) return;
-            if (self->handler_->output().size() + self->writing_.size() > output_high_water) {
-                self->read_paused_ = true;
-                return;
-            }
-            self->do_read();
-        });
+    socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](boost::system::error_code ec) {
+        if (self->finished_) return;
+        if (ec) {
+            self->handler_->on_transport_closed();
+            self->finish();
+            return;
+        }
+        self->read_available(self->loop_.read_buffer);
+        if (self->finished_ || self->migrate_to_ >= 0 || self->close_requested_ || self->read_paused_)
+            return;
+        self->do_read();
+    });
+}
+
+void tcp_connection::read_available(std::vector<std::uint8_t>& buffer) {
+    // A few reads at most per wake-up, so one busy client cannot starve the others.
+    for (int i = 0; i < 4; ++i) {
+        boost::system::error_code ec;
+        const std::size_t n = socket_.read_some(asio::buffer(buffer), ec);
+        if (ec == asio::error::would_block || ec == asio::error::try_again) return;
+        if (ec) {
+            handler_->on_transport_closed();
+            finish();
+            return;
+        }
+        handler_->on_data({buffer.data(), n});
+        if (migrate_to_ >= 0) {
+            hand_over();
+            return;
+        }
+        if (close_requested_) return;
+        if (handler_->output().size() + writing_.size() > output_high_water) {
+            read_paused_ = true;
+            return;
+        }
+        if (n < buffer.size()) return;
+    }
+}
+
+void tcp_connection::read_pending() {
+    if (finished_ || close_requested_ || read_paused_ || migrate_to_ >= 0) return;
+    // Not the worker's main read buffer: the caller may be decoding from it right now.
+    read_available(loop_.pending_buffer);
 }
 
 void tcp_connection::hand_over() {
@@ -291,7 +320,7 @@ void tcp_connection::wake_write() {
 
 void tcp_connection::do_write() {
     if (write_active_ || finished_) return;
-    if (handler_ == nullptr || handler_->output().empty()) {
+    if (!handler_ || handler_->output().empty()) {
         if (close_requested_) finish();
         return;
     }

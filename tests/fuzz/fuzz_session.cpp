@@ -4,7 +4,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <memory>
 #include <vector>
 
@@ -22,6 +21,7 @@ struct sink_transport final : transport {
     void close() override { closed = true; }
     void migrate(unsigned) override {}
     std::string peer() const override { return "fuzz"; }
+    void read_pending() override {}
 };
 
 // Deliveries for the other worker are run at once: both workers live on this thread.
@@ -73,9 +73,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             conns[i] = std::make_unique<connection>(b.worker_at(static_cast<unsigned>(i % 2)), transports[i]);
         }
         if (!transports[i].closed && len > 0) {
-            auto buf = conns[i]->read_buffer(len);
-            std::memcpy(buf.data(), data + pos, len);
-            conns[i]->on_read(len);
+            conns[i]->on_data({data + pos, len});
         }
         // Keep output from growing without bound across chunks, as a socket write would.
         conns[i]->output().clear();

@@ -22,6 +22,7 @@ struct fake_transport final : transport {
     void close() override { closed = true; }
     void migrate(unsigned w) override { migrate_to = static_cast<int>(w); }
     std::string peer() const override { return "test"; }
+    void read_pending() override {}
 };
 
 struct fixture : ::testing::Test {
@@ -49,14 +50,10 @@ struct client {
     void send(const mqtt::packet& p) {
         std::string bytes;
         mqtt::encode(p, v, bytes);
-        auto buf = c->read_buffer(bytes.size());
-        std::memcpy(buf.data(), bytes.data(), bytes.size());
-        c->on_read(bytes.size());
+        send_raw(bytes);
     }
     void send_raw(std::string_view bytes) {
-        auto buf = c->read_buffer(bytes.size());
-        std::memcpy(buf.data(), bytes.data(), bytes.size());
-        c->on_read(bytes.size());
+        c->on_data({reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()});
     }
     // Every packet written since the last call.
     std::vector<mqtt::packet> received() {
@@ -358,6 +355,26 @@ TEST_F(fixture, message_too_large_for_subscriber_is_not_sent) {
     auto got = publishes(sub.received());
     ASSERT_EQ(got.size(), 1u);
     EXPECT_EQ(got[0].payload, "small");
+}
+
+TEST_F(fixture, packets_split_at_every_byte_are_handled) {
+    client sub(*b, protocol_version::v311);
+    sub.connect("sub");
+    sub.subscribe("t", 0);
+    sub.received();
+    client pub(*b, protocol_version::v5);
+    std::string bytes;
+    mqtt::connect c;
+    c.client_id = "pub";
+    mqtt::encode(c, protocol_version::v5, bytes);
+    mqtt::publish p;
+    p.topic = "t";
+    p.payload = std::string(300, 'p');
+    mqtt::encode(p, protocol_version::v5, bytes);
+    mqtt::encode(p, protocol_version::v5, bytes);
+    for (char ch : bytes) pub.send_raw(std::string_view(&ch, 1));
+    EXPECT_TRUE(pub.c->connected());
+    EXPECT_EQ(publishes(sub.received()).size(), 2u);
 }
 
 TEST_F(fixture, message_too_large_does_not_take_a_window_slot) {

@@ -40,7 +40,7 @@ TEST(config, defaults) {
     EXPECT_EQ(cfg.limits.max_packet_size, 1048576u);
     EXPECT_EQ(cfg.limits.max_queued_messages, 1000u);
     EXPECT_EQ(cfg.limits.max_queued_bytes, 16777216u);
-    EXPECT_EQ(cfg.limits.max_inflight, 20);
+    EXPECT_EQ(cfg.limits.max_inflight, 1000);
     EXPECT_EQ(cfg.limits.receive_maximum, 100);
     EXPECT_EQ(cfg.limits.topic_alias_maximum, 32);
     EXPECT_EQ(cfg.limits.max_topic_length, 65535);
@@ -329,7 +329,7 @@ TEST(config, describe_defaults) {
               "max_packet_size = 1048576\n"
               "max_queued_messages = 1000\n"
               "max_queued_bytes = 16777216\n"
-              "max_inflight = 20\n"
+              "max_inflight = 1000\n"
               "receive_maximum = 100\n"
               "topic_alias_maximum = 32\n"
               "max_topic_length = 65535\n"
