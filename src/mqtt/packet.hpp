@@ -183,8 +183,9 @@ struct auth {
     bool operator==(const auth&) const = default;
 };
 
-using packet = std::variant<connect, connack, publish, ack, subscribe, suback, unsubscribe,
-                            unsuback, pingreq, pingresp, disconnect, auth>;
+// pingreq first: a default-constructed packet (one per packet read) costs nothing.
+using packet = std::variant<pingreq, connect, connack, publish, ack, subscribe, suback,
+                            unsubscribe, unsuback, pingresp, disconnect, auth>;
 
 packet_type type_of(const packet& p) noexcept;
 
