@@ -75,7 +75,9 @@ namespace {
 struct worker_loop {
     server::impl* owner = nullptr;
     unsigned index = 0;
-    asio::io_context ioc{1};
+    // One thread runs each loop and every socket and timer is used from it alone (other
+    // threads only post), so the reactor needs no locking of its own.
+    asio::io_context ioc{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
     std::unique_ptr<asio::executor_work_guard<asio::io_context::executor_type>> work;
     std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
     std::unique_ptr<asio::steady_timer> ticker;
