@@ -22,6 +22,9 @@ namespace iothub::net {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
+// Sockets bound to their io_context's own executor type: smaller sockets and smaller pending
+// operations than with the type-erased default executor.
+using socket_type = asio::basic_stream_socket<tcp, asio::io_context::executor_type>;
 
 namespace {
 
@@ -31,7 +34,7 @@ struct worker_loop;
 class tcp_connection final : public broker::transport,
                              public std::enable_shared_from_this<tcp_connection> {
 public:
-    tcp_connection(worker_loop& loop, tcp::socket socket);
+    tcp_connection(worker_loop& loop, socket_type socket);
     ~tcp_connection() override = default;
 
     void start(std::vector<std::uint8_t> pending = {});
@@ -50,7 +53,7 @@ private:
     void hand_over();
 
     worker_loop& loop_;
-    tcp::socket socket_;
+    socket_type socket_;
     std::optional<broker::connection> handler_;  // in the same allocation as the socket
     std::string writing_;
     bool write_active_ = false;
@@ -170,7 +173,7 @@ struct server::impl final : broker::dispatcher {
     static constexpr std::size_t inbox_limit = 1'000'000;
 
     void accept(worker_loop& loop, tcp::acceptor& acc) {
-        acc.async_accept(loop.ioc, [this, &loop, &acc](boost::system::error_code ec, tcp::socket s) {
+        acc.async_accept(loop.ioc, [this, &loop, &acc](boost::system::error_code ec, socket_type s) {
             if (ec == asio::error::operation_aborted || !acc.is_open() || stopping_) return;
             if (ec) {
                 // Out of descriptors or memory: retry shortly instead of spinning.
@@ -208,7 +211,7 @@ struct server::impl final : broker::dispatcher {
 
 namespace {
 
-tcp_connection::tcp_connection(worker_loop& loop, tcp::socket socket)
+tcp_connection::tcp_connection(worker_loop& loop, socket_type socket)
     : loop_(loop), socket_(std::move(socket)) {}
 
 // Formatted when a log line needs it rather than kept per connection.
@@ -238,7 +241,7 @@ void tcp_connection::start(std::vector<std::uint8_t> pending) {
 // Readiness, then non-blocking reads into the worker's buffer: no connection keeps a read
 // buffer of its own while it waits.
 void tcp_connection::do_read() {
-    socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](boost::system::error_code ec) {
+    socket_.async_wait(socket_type::wait_read, [self = shared_from_this()](boost::system::error_code ec) {
         if (self->finished_) return;
         if (ec) {
             self->handler_->on_transport_closed();
@@ -300,7 +303,7 @@ void tcp_connection::hand_over() {
             return;
         }
         boost::system::error_code assign_ec;
-        tcp::socket s(target.ioc);
+        socket_type s(target.ioc);
         s.assign(protocol, fd, assign_ec);
         if (assign_ec) {
             ::close(fd);
@@ -371,7 +374,7 @@ void tcp_connection::finish() {
     finished_ = true;
     if (close_timer_) close_timer_->cancel();
     boost::system::error_code ec;
-    socket_.shutdown(tcp::socket::shutdown_both, ec);
+    socket_.shutdown(socket_type::shutdown_both, ec);
     socket_.close(ec);
     if (handler_) handler_->on_transport_closed();
     // Destroy the handler on a later turn: this may run inside one of its calls.
