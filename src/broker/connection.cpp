@@ -127,7 +127,7 @@ bool connection::handle(mqtt::packet& p) {
 
 void connection::send(const mqtt::packet& p) {
     const bool was_empty = out_.empty();
-    mqtt::encode(p, version_, out_);
+    mqtt::encode(p, version_, out_.bytes());
     if (was_empty) transport_.wake_write();
 }
 
@@ -148,7 +148,7 @@ bool connection::send_publish(outgoing_message& m) {
         return false;
     }
     const bool was_empty = out_.empty();
-    encode_publish(out_, version_, *m.msg, m.qos, m.retain, m.dup, m.packet_id, m.subscription_ids,
+    encode_publish(out_, version_, m.msg, m.qos, m.retain, m.dup, m.packet_id, m.subscription_ids,
                    expiry_left);
     if (was_empty) transport_.wake_write();
     return true;

@@ -13,6 +13,7 @@
 
 #include "broker/limits.hpp"
 #include "broker/message.hpp"
+#include "broker/output_queue.hpp"
 #include "broker/session.hpp"
 #include "mqtt/codec.hpp"
 #include "mqtt/packet.hpp"
@@ -52,8 +53,8 @@ public:
     // The socket closed (EOF or error) or the transport gave up on it.
     void on_transport_closed();
 
-    // Output: bytes waiting to be written. The transport swaps them out.
-    std::string& output() noexcept { return out_; }
+    // Output: what waits to be written. The transport swaps it out.
+    output_queue& output() noexcept { return out_; }
 
     // Periodic check (keep alive); `now` in ms.
     void tick(std::uint64_t now);
@@ -113,7 +114,7 @@ private:
     state state_ = state::awaiting_connect;
     mqtt::protocol_version version_ = mqtt::protocol_version::v311;
     std::vector<std::uint8_t> in_;  // an incomplete packet waiting for the rest
-    std::string out_;
+    output_queue out_;
     session* session_ = nullptr;
     std::string client_id_;
     std::string username_;

@@ -62,14 +62,16 @@ std::string forwarded_properties(const mqtt::properties& p) {
     return with_length.substr(i + 1);
 }
 
-void encode_publish(std::string& out, mqtt::protocol_version v, const message& m,
+void encode_publish(output_queue& queue, mqtt::protocol_version v, const message_ptr& msg,
                     std::uint8_t qos, bool retain, bool dup, std::uint16_t packet_id,
                     const std::vector<std::uint32_t>& subscription_ids,
                     std::uint32_t expiry_left) {
+    const message& m = *msg;
     const bool v5 = v == mqtt::protocol_version::v5;
     const auto [props_len, remaining] = layout(v, m, qos, subscription_ids, expiry_left);
 
-    out.reserve(out.size() + remaining + 5);
+    auto& out = queue.bytes();
+    out.reserve(out.size() + remaining - m.payload.size() + 5);
     out.push_back(static_cast<char>(0x30 | (dup ? 0x08 : 0) | (qos << 1) | (retain ? 0x01 : 0)));
     mqtt::put_varint(static_cast<std::uint32_t>(remaining), out);
     put_u16(out, static_cast<std::uint16_t>(m.topic.size()));
@@ -87,7 +89,7 @@ void encode_publish(std::string& out, mqtt::protocol_version v, const message& m
             mqtt::put_varint(id, out);
         }
     }
-    out.append(m.payload);
+    queue.append_payload(msg);
 }
 
 }  // namespace iothub::broker

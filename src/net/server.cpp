@@ -16,6 +16,7 @@
 #include "broker/broker.hpp"
 #include "broker/connection.hpp"
 #include "broker/guarded.hpp"
+#include "broker/output_queue.hpp"
 #include "broker/worker.hpp"
 
 namespace iothub::net {
@@ -55,7 +56,8 @@ private:
     worker_loop& loop_;
     socket_type socket_;
     std::optional<broker::connection> handler_;  // in the same allocation as the socket
-    std::string writing_;
+    broker::output_queue writing_;               // what the write in progress sends
+    std::vector<asio::const_buffer> gather_;     // its pieces, for one gathering write
     bool write_active_ = false;
     bool write_posted_ = false;
     bool close_requested_ = false;
@@ -331,8 +333,12 @@ void tcp_connection::do_write() {
     }
     writing_.clear();
     writing_.swap(handler_->output());
+    gather_.clear();
+    writing_.for_each_piece([this](std::string_view piece) {
+        gather_.push_back(asio::buffer(piece.data(), piece.size()));
+    });
     write_active_ = true;
-    asio::async_write(socket_, asio::buffer(writing_),
+    asio::async_write(socket_, gather_,
                       [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
                           self->write_active_ = false;
                           if (self->finished_) return;
@@ -341,9 +347,11 @@ void tcp_connection::do_write() {
                               self->finish();
                               return;
                           }
-                          // Give back a buffer that grew for a burst.
-                          if (self->writing_.capacity() > 256 * 1024) std::string().swap(self->writing_);
-                          else self->writing_.clear();
+                          // Drops the references to shared payloads; gives back memory that
+                          // grew for a burst.
+                          self->writing_.clear();
+                          self->writing_.trim();
+                          if (self->gather_.capacity() > 1024) std::vector<asio::const_buffer>().swap(self->gather_);
                           if (self->read_paused_ && !self->close_requested_ &&
                               self->handler_->output().size() < output_high_water / 2) {
                               self->read_paused_ = false;

@@ -42,6 +42,7 @@ struct client {
     std::unique_ptr<connection> c;
     protocol_version v;
     std::size_t parsed = 0;
+    std::string wire;  // everything the connection wrote, as the client would read it
     std::vector<mqtt::packet> pending;  // read past a CONNACK, returned by the next received()
 
     client(broker& b, protocol_version version, unsigned w = 0)
@@ -59,7 +60,9 @@ struct client {
     std::vector<mqtt::packet> received() {
         std::vector<mqtt::packet> out = std::move(pending);
         pending.clear();
-        auto& o = c->output();
+        wire += c->output().flatten();
+        c->output().clear();
+        auto& o = wire;
         while (parsed < o.size()) {
             std::span<const std::uint8_t> avail(reinterpret_cast<const std::uint8_t*>(o.data()) + parsed,
                                                 o.size() - parsed);
@@ -375,6 +378,28 @@ TEST_F(fixture, packets_split_at_every_byte_are_handled) {
     for (char ch : bytes) pub.send_raw(std::string_view(&ch, 1));
     EXPECT_TRUE(pub.c->connected());
     EXPECT_EQ(publishes(sub.received()).size(), 2u);
+}
+
+TEST_F(fixture, a_large_payload_is_shared_not_copied_per_subscriber) {
+    std::vector<std::unique_ptr<client>> subs;
+    for (int i = 0; i < 3; ++i) {
+        subs.push_back(std::make_unique<client>(*b, i == 2 ? protocol_version::v5 : protocol_version::v311));
+        subs.back()->connect("sub" + std::to_string(i));
+        subs.back()->subscribe("big", 1);
+        subs.back()->received();
+    }
+    client pub(*b, protocol_version::v311);
+    pub.connect("pub");
+    const std::string payload(5000, 'z');
+    pub.publish("big", payload, 1, false, 1);
+    for (auto& s : subs) {
+        // Headers are owned, the payload is referenced.
+        EXPECT_LT(s->c->output().bytes().size(), 100u);
+        EXPECT_EQ(s->c->output().size(), s->c->output().bytes().size() + payload.size());
+        auto got = publishes(s->received());
+        ASSERT_EQ(got.size(), 1u);
+        EXPECT_EQ(got[0].payload, payload);
+    }
 }
 
 TEST_F(fixture, message_too_large_does_not_take_a_window_slot) {
