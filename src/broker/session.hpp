@@ -61,7 +61,7 @@ public:
     std::unordered_set<std::uint16_t> incoming_qos2;  // PUBREC sent, PUBREL awaited
     std::uint16_t last_packet_id = 0;
     connection* conn = nullptr;  // null while offline
-    std::optional<pending_will> will;  // a delayed will waiting for its time
+    std::unique_ptr<pending_will> will;  // a delayed will waiting for its time (rare: out of line)
 
     // Next packet id not used by an in-flight message (never 0).
     std::uint16_t next_packet_id();

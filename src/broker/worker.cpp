@@ -180,7 +180,9 @@ void worker::deliver_to(session& s, outgoing_message&& m) {
         s.queue.push_back(std::move(m));
 }
 
-void worker::schedule_will(session& s, pending_will w) { s.will = std::move(w); }
+void worker::schedule_will(session& s, pending_will w) {
+    s.will = std::make_unique<pending_will>(std::move(w));
+}
 
 void worker::release_will(session& s) {
     if (!s.will) return;

@@ -56,8 +56,14 @@ private:
     worker_loop& loop_;
     socket_type socket_;
     std::optional<broker::connection> handler_;  // in the same allocation as the socket
-    broker::output_queue writing_;               // what the write in progress sends
-    std::vector<asio::const_buffer> gather_;     // its pieces, for one gathering write
+    // The write in progress: what it sends and its pieces, for one gathering write. Allocated
+    // while writes are under way, freed when the connection has nothing left to send, so an
+    // idle connection carries none of it.
+    struct write_state {
+        broker::output_queue data;
+        std::vector<asio::const_buffer> pieces;
+    };
+    std::unique_ptr<write_state> writing_;
     bool write_active_ = false;
     bool write_posted_ = false;
     bool close_requested_ = false;
@@ -274,7 +280,7 @@ void tcp_connection::read_available(std::vector<std::uint8_t>& buffer) {
             return;
         }
         if (close_requested_) return;
-        if (handler_->output().size() + writing_.size() > output_high_water) {
+        if (handler_->output().size() + (writing_ ? writing_->data.size() : 0) > output_high_water) {
             read_paused_ = true;
             return;
         }
@@ -331,14 +337,16 @@ void tcp_connection::do_write() {
         if (close_requested_) finish();
         return;
     }
-    writing_.clear();
-    writing_.swap(handler_->output());
-    gather_.clear();
-    writing_.for_each_piece([this](std::string_view piece) {
-        gather_.push_back(asio::buffer(piece.data(), piece.size()));
+    if (!writing_) writing_ = std::make_unique<write_state>();
+    auto& w = *writing_;
+    w.data.clear();
+    w.data.swap(handler_->output());
+    w.pieces.clear();
+    w.data.for_each_piece([&w](std::string_view piece) {
+        w.pieces.push_back(asio::buffer(piece.data(), piece.size()));
     });
     write_active_ = true;
-    asio::async_write(socket_, gather_,
+    asio::async_write(socket_, w.pieces,
                       [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
                           self->write_active_ = false;
                           if (self->finished_) return;
@@ -349,9 +357,12 @@ void tcp_connection::do_write() {
                           }
                           // Drops the references to shared payloads; gives back memory that
                           // grew for a burst.
-                          self->writing_.clear();
-                          self->writing_.trim();
-                          if (self->gather_.capacity() > 1024) std::vector<asio::const_buffer>().swap(self->gather_);
+                          if (self->handler_->output().empty()) {
+                              self->writing_.reset();
+                          } else {
+                              self->writing_->data.clear();
+                              self->writing_->data.trim();
+                          }
                           if (self->read_paused_ && !self->close_requested_ &&
                               self->handler_->output().size() < output_high_water / 2) {
                               self->read_paused_ = false;
