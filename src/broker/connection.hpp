@@ -77,10 +77,8 @@ public:
 
     bool connected() const noexcept { return state_ == state::connected; }
     bool closing() const noexcept { return state_ == state::closing || state_ == state::closed; }
-    session* current_session() const noexcept { return session_; }
     mqtt::protocol_version version() const noexcept { return version_; }
     const std::string& client_id() const noexcept { return client_id_; }
-    std::uint64_t last_activity_ms() const noexcept { return last_rx_ms_; }
     const std::shared_ptr<const limits>& limits_snapshot() const noexcept { return limits_; }
 
 private:

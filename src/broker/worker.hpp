@@ -33,10 +33,6 @@ public:
     session& create_session(hub_space& hub, std::string_view client_id);
     // Removes the session and its subscriptions; erases it from the store when persisted.
     void destroy_session(session& s);
-    std::size_t session_count() const noexcept { return sessions_.size(); }
-    template <class F> void for_each_session(F&& f) {
-        for (auto& [id, s] : sessions_) f(*s);
-    }
 
     // Subscriptions: the index entry and the session's own record.
     void add_subscription(session& s, const std::string& key, session_subscription sub);
@@ -45,7 +41,6 @@ public:
     // Connections on this worker (for keep-alive and shutdown).
     void attach(connection* c) { connections_.insert(c); }
     void detach(connection* c) { connections_.erase(c); }
-    std::size_t connection_count() const noexcept { return connections_.size(); }
 
     // Routing: match once, deliver to local sessions, batch the rest per worker.
     void publish(hub_space& hub, const message_ptr& m);

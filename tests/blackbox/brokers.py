@@ -71,7 +71,24 @@ def port_accepts(host, port):
         return False
 
 
-class Broker:
+class RawClients:
+    """Raw clients of a running server at self.host:self.port, closed with it (self.clients)."""
+
+    def raw(self, version=4, timeout=5.0):
+        c = mqttraw.Client(self.host, self.port, version, timeout)
+        self.clients.append(c)
+        return c
+
+    def connected(self, version=4, client_id="", clean=True, **kw):
+        """A raw client with a successful CONNECT."""
+        c = self.raw(version)
+        ack = c.connect(client_id, clean, **kw)
+        assert ack.reason == 0, ack
+        c.connack = ack
+        return c
+
+
+class Broker(RawClients):
     """One broker process with its own data directory. Restartable with the same data."""
 
     def __init__(self, kind, workdir, limits=None, extra_args=()):
@@ -218,19 +235,6 @@ class Broker:
         except OSError:
             return ""
 
-    # clients
-    def raw(self, version=4, timeout=5.0):
-        c = mqttraw.Client(self.host, self.port, version, timeout)
-        self.clients.append(c)
-        return c
-
-    def connected(self, version=4, client_id="", clean=True, **kw):
-        """A raw client with a successful CONNECT."""
-        c = self.raw(version)
-        ack = c.connect(client_id, clean, **kw)
-        assert ack.reason == 0, ack
-        c.connack = ack
-        return c
 
     def mosquitto_sub_args(self, version):
         return ["-h", self.host, "-p", str(self.port),

@@ -10,7 +10,7 @@ import time
 import pytest
 
 import mqttraw as m
-from brokers import START_TIMEOUT, STOP_TIMEOUT, iothub_binary, port_accepts
+from brokers import START_TIMEOUT, STOP_TIMEOUT, RawClients, iothub_binary, port_accepts
 
 QUICK_EXIT = 15.0
 RELOAD_TIMEOUT = 15.0
@@ -33,7 +33,7 @@ def run_iothub(args, timeout=QUICK_EXIT, cwd=None):
         pytest.fail("iothub %s did not exit within %ss" % (" ".join(args), timeout))
 
 
-class Hub:
+class Hub(RawClients):
     """One `iothub serve` process started with exactly the arguments given (plus a data directory
     and a ready file), its listener read from the ready file."""
 
@@ -77,17 +77,6 @@ class Hub:
         except OSError:
             return ""
         return text if tail is None else text[-tail:]
-
-    def raw(self, version=4):
-        c = m.Client(self.host, self.port, version)
-        self.clients.append(c)
-        return c
-
-    def connected(self, version=4, client_id="", clean=True, **kw):
-        c = self.raw(version)
-        ack = c.connect(client_id, clean, **kw)
-        assert ack.reason == 0, ack
-        return c
 
     def check_running(self):
         assert self.proc.poll() is None, "iothub is not running:\n%s" % self.log()
