@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <exception>
 
+#include "cli/admin_commands.hpp"
 #include "cli/serve.hpp"
 
 int main(int argc, char** argv) {
@@ -12,6 +13,7 @@ int main(int argc, char** argv) {
     auto* serve = app.add_subcommand("serve", "Run the hub: MQTT listeners, store and hubs");
     iothub::cli::serve_options options(*serve);
     auto* version = app.add_subcommand("version", "Print the version");
+    iothub::cli::admin_commands admin(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -21,6 +23,7 @@ int main(int argc, char** argv) {
         std::printf("iothub 0.1.0\n");
         return 0;
     }
+    if (admin.parsed()) return admin.run();
     try {
         return iothub::cli::run_serve(options);
     } catch (const std::exception& e) {

@@ -89,6 +89,16 @@ bool broker::set_retained(hub_space& h, const message_ptr& m) {
     return true;
 }
 
+void broker::clear_retained(hub_space& h) {
+    std::vector<std::string> topics;
+    auto store = h.retained.write();
+    store->for_each([&topics](const message_ptr& m) { topics.push_back(m->topic); });
+    for (const auto& t : topics) {
+        store->erase(t);
+        if (persistence_ != nullptr) persistence_->retained_erase(h.name, t);
+    }
+}
+
 void broker::purge_expired_retained(std::uint64_t now_ms) {
     std::vector<hub_space*> hubs;
     {

@@ -16,6 +16,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "broker/gatekeeper.hpp"
 #include "broker/guarded.hpp"
 #include "broker/limits.hpp"
 #include "broker/message.hpp"
@@ -48,6 +49,9 @@ class dispatcher {
 public:
     virtual ~dispatcher() = default;
     virtual void post_deliveries(unsigned worker, std::vector<delivery>&& batch) = 0;
+    // Runs `task` on that worker's thread, soon (changes from the API: disconnect a device,
+    // new rules). Unbounded: meant for rare control work, not for messages.
+    virtual void post_task(unsigned worker, std::function<void(class worker&)> task) = 0;
 };
 
 // Where retained messages and persistent sessions go; implemented outside broker/.
@@ -95,6 +99,9 @@ public:
     void set_dispatcher(dispatcher* d) noexcept { dispatcher_ = d; }
     dispatcher* get_dispatcher() const noexcept { return dispatcher_; }
     void set_persistence(persistence* p) noexcept { persistence_ = p; }
+    // Authentication and rules of clients; without one, only the development hub admits.
+    void set_gatekeeper(gatekeeper* g) noexcept { gatekeeper_ = g; }
+    gatekeeper* get_gatekeeper() const noexcept { return gatekeeper_; }
     persistence* get_persistence() const noexcept { return persistence_; }
 
     // Connection accounting (max_connections).
@@ -107,6 +114,8 @@ public:
     // Stores (or erases, on an empty payload) a retained message. False when refused
     // because the hub holds max_retained messages already.
     bool set_retained(hub_space& h, const message_ptr& m);
+    // Erases every retained message of a hub (the hub was deleted), in the store too.
+    void clear_retained(hub_space& h);
     // Drops retained messages whose expiry passed (the store forgets them at the next start).
     void purge_expired_retained(std::uint64_t now_ms);
     // Restores a retained message at start-up (no persistence write).
@@ -127,6 +136,7 @@ private:
     std::unordered_map<std::string, std::unique_ptr<hub_space>> hubs_;
     dispatcher* dispatcher_ = nullptr;
     persistence* persistence_ = nullptr;
+    gatekeeper* gatekeeper_ = nullptr;
     std::atomic<std::size_t> connections_{0};
     drop_counters drops_;
     std::atomic<std::uint64_t> last_drop_log_ms_{0};

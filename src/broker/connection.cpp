@@ -22,7 +22,7 @@ connection::connection(worker& w, transport& t)
 connection::~connection() {
     if (state_ != state::closed) {
         state_ = state::closed;
-        end_session_link(true);
+        end_session_link(true, "connection closed");
     }
     worker_.detach(this);
 }
@@ -233,7 +233,7 @@ void connection::close_with(mqtt::reason_code rc, const char* reason_text, bool 
     }
     state_ = state::closing;
     transport_.close();
-    end_session_link(publish_will);
+    end_session_link(publish_will, reason_text);
 }
 
 void connection::fail(mqtt::reason_code rc, const char* text) {
@@ -241,6 +241,14 @@ void connection::fail(mqtt::reason_code rc, const char* text) {
     log_event(1, std::string("closing connection from ") + transport_.peer() +
                      (client_id_.empty() ? "" : " (client '" + client_id_ + "')") + ": " + text +
                      " (" + mqtt::to_string(rc) + ")");
+    if (identity_ && state_ == state::connected) {
+        if (auto* g = worker_.owner().get_gatekeeper()) {
+            if (rc == mqtt::reason_code::packet_too_large)
+                g->refused(worker_, *identity_, refusal::payload_too_large, {});
+            else
+                g->protocol_error(worker_, *identity_, text);
+        }
+    }
     close_with(rc, text, true);
 }
 
@@ -248,10 +256,51 @@ void connection::on_transport_closed() {
     if (state_ == state::closed) return;
     const bool was_open = state_ != state::closing;
     state_ = state::closed;
-    if (was_open) end_session_link(true);
+    if (was_open) end_session_link(true, "connection lost");
 }
 
-void connection::end_session_link(bool publish_will) {
+void connection::set_identity(identity_ptr id) {
+    identity_ = std::move(id);
+    if (session_ == nullptr || !identity_ || identity_->subscribe.unrestricted()) return;
+    std::vector<std::string> refused;
+    for (const auto& [key, sub] : session_->subscriptions) {
+        if (!identity_->subscribe.allows_filter(sub.filter) || sub.options.qos > identity_->max_subscribe_qos)
+            refused.push_back(key);
+    }
+    for (const auto& key : refused) worker_.remove_subscription(*session_, key);
+    if (!refused.empty()) worker_.save_session(*session_);
+}
+
+bool connection::permitted(std::string_view topic, std::uint8_t qos, bool retain,
+                           refusal& why) const {
+    if (!identity_) return true;
+    const auto& id = *identity_;
+    if ((!id.publish.unrestricted() && !id.publish.allows(topic)) || !id.reserved.allows(topic)) {
+        why = refusal::publish_topic;
+        return false;
+    }
+    if (retain && !id.retain_allowed) {
+        why = refusal::retain_forbidden;
+        return false;
+    }
+    if (qos > id.max_publish_qos) {
+        why = refusal::publish_qos;
+        return false;
+    }
+    return true;
+}
+
+void connection::report_refusal(refusal why, std::string_view topic) {
+    log_event(1, "client '" + client_id_ + "': refused by its rules (" + std::string(topic) + ")");
+    if (!identity_) return;
+    if (auto* g = worker_.owner().get_gatekeeper()) g->refused(worker_, *identity_, why, topic);
+}
+
+void connection::end_session_link(bool publish_will, const char* reason) {
+    if (identity_ && session_ != nullptr) {
+        if (auto* g = worker_.owner().get_gatekeeper())
+            g->disconnected(worker_, *identity_, client_id_, reason != nullptr ? reason : "");
+    }
     if (counted_) {
         worker_.owner().remove_connection();
         counted_ = false;
@@ -268,6 +317,12 @@ void connection::end_session_link(bool publish_will) {
         s.release(m);
         return true;
     });
+    refusal why{};
+    if (publish_will && will_ && !permitted(will_->topic, will_->qos, will_->retain, why)) {
+        // The rules changed since CONNECT: the will is held to them too.
+        report_refusal(why == refusal::publish_topic ? refusal::will_topic : why, will_->topic);
+        will_.reset();
+    }
     if (publish_will && will_) {
         auto m = std::make_shared<message>();
         m->topic = will_->topic;

@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "broker/gatekeeper.hpp"
 #include "broker/limits.hpp"
 #include "broker/message.hpp"
 #include "broker/output_queue.hpp"
@@ -80,6 +81,12 @@ public:
     mqtt::protocol_version version() const noexcept { return version_; }
     const std::string& client_id() const noexcept { return client_id_; }
     const std::shared_ptr<const limits>& limits_snapshot() const noexcept { return limits_; }
+    // Who the client authenticated as; null on the open development hub.
+    const identity_ptr& identity() const noexcept { return identity_; }
+    // New rules for a live connection: later packets are checked against them, and
+    // subscriptions they no longer allow are removed.
+    void set_identity(identity_ptr id);
+    std::string peer() const { return transport_.peer(); }
 
 private:
     enum class state : std::uint8_t { awaiting_connect, connected, closing, closed };
@@ -102,7 +109,10 @@ private:
     // Protocol violation: v5 DISCONNECT with rc (+ reason string if allowed), 3.x silent close.
     void fail(mqtt::reason_code rc, const char* text);
     void refuse_connect(mqtt::reason_code rc, const char* text);
-    void end_session_link(bool publish_will);
+    void end_session_link(bool publish_will, const char* reason);
+    // Whether the identity's rules let this message be published; `why` says what refused.
+    bool permitted(std::string_view topic, std::uint8_t qos, bool retain, refusal& why) const;
+    void report_refusal(refusal why, std::string_view topic);
     std::uint16_t window() const noexcept;
     void log_event(int level, const std::string& text) const;
 
@@ -114,6 +124,7 @@ private:
     std::vector<std::uint8_t> in_;  // an incomplete packet waiting for the rest
     output_queue out_;
     session* session_ = nullptr;
+    identity_ptr identity_;
     std::string client_id_;
     std::string username_;
     std::uint16_t keep_alive_ = 0;

@@ -73,6 +73,24 @@ bool connection::handle_connect(mqtt::connect& c) {
         return false;
     }
 
+    // Who is connecting: the gatekeeper decides the hub and the client id; without one,
+    // only the open development hub admits.
+    admission adm;
+    if (auto* g = worker_.owner().get_gatekeeper()) {
+        adm = g->admit(worker_, c, transport_.peer());
+    } else if (!limits_->dev_hub_open) {
+        adm.rc = mqtt::reason_code::not_authorized;
+        adm.reason = "no hub admits this client (the open development hub is off)";
+    } else {
+        adm.hub = std::string(default_hub);
+        adm.client_id = c.client_id;
+    }
+    if (adm.rc != mqtt::reason_code::success) {
+        refuse_connect(adm.rc, adm.reason.c_str());
+        return false;
+    }
+    client_id_ = std::move(adm.client_id);
+
     // Client identifier (3.1.1 section 3.1.3.1, 5.0 section 3.1.3.1).
     bool assigned = false;
     if (client_id_.empty()) {
@@ -85,21 +103,16 @@ bool connection::handle_connect(mqtt::connect& c) {
         // An id that hashes to this worker, so the connection stays here.
         do {
             client_id_ = random_client_id();
-        } while (worker_.owner().owner_of(default_hub, client_id_) != worker_.index());
+        } while (worker_.owner().owner_of(adm.hub, client_id_) != worker_.index());
         assigned = true;
     }
 
-    if (!limits_->dev_hub_open) {
-        refuse_connect(mqtt::reason_code::not_authorized,
-                       "no hub admits this client (the open development hub is off)");
-        return false;
-    }
-
-    const unsigned owner = worker_.owner().owner_of(default_hub, client_id_);
+    const unsigned owner = worker_.owner().owner_of(adm.hub, client_id_);
     if (owner != worker_.index()) {
         transport_.migrate(owner);
         return false;
     }
+    identity_ = std::move(adm.identity);
 
     if (c.will) {
         if (!mqtt::valid_topic_name(c.will->topic, limits_->max_topic_length,
@@ -109,6 +122,12 @@ bool connection::handle_connect(mqtt::connect& c) {
         }
         if (c.will->retain && !limits_->retain_available) {
             refuse_connect(mqtt::reason_code::retain_not_supported, "retain is not supported");
+            return false;
+        }
+        refusal why{};
+        if (!permitted(c.will->topic, c.will->qos, c.will->retain, why)) {
+            report_refusal(why == refusal::publish_topic ? refusal::will_topic : why, c.will->topic);
+            refuse_connect(mqtt::reason_code::not_authorized, "the will is not allowed");
             return false;
         }
     }
@@ -150,7 +169,7 @@ bool connection::handle_connect(mqtt::connect& c) {
         expiry_capped = v5;
     }
 
-    auto& hub = worker_.owner().hub(default_hub);
+    auto& hub = worker_.owner().hub(adm.hub);
     session* s = worker_.find_session(hub.name, client_id_);
     if (s != nullptr && s->conn != nullptr) {
         // What the old connection sent before this CONNECT (a DISCONNECT changing the
@@ -196,6 +215,10 @@ bool connection::handle_connect(mqtt::connect& c) {
     state_ = state::connected;
     send(ack);
     if (!session_present) worker_.save_session(*s);
+    if (identity_) {
+        if (auto* g = worker_.owner().get_gatekeeper())
+            g->connected(worker_, *identity_, client_id_, transport_.peer());
+    }
     log_event(1, "client '" + client_id_ + "' connected from " + transport_.peer() +
                      (session_present ? " (session resumed)" : ""));
 
@@ -253,7 +276,8 @@ void connection::handle_disconnect(const mqtt::disconnect& d) {
     }
     state_ = state::closing;
     transport_.close();
-    end_session_link(publish_will);
+    end_session_link(publish_will, publish_will ? "client disconnected with an error"
+                                                : "client disconnected");
 }
 
 void connection::handle_auth(const mqtt::auth&) {

@@ -71,7 +71,15 @@ void connection::handle_publish(mqtt::publish& p) {
     }
 
     mqtt::reason_code result = mqtt::reason_code::success;
-    if (v5 && p.props.payload_format_indicator.value_or(0) == 1 && !mqtt::valid_utf8(p.payload)) {
+    refusal why{};
+    if (!permitted(p.topic, p.qos, p.retain, why)) {
+        // Dropped. v5 says why in the acknowledgement; 3.x has no code for it, so the flow
+        // completes as usual and the hub event tells the operator.
+        report_refusal(why, p.topic);
+        // (PUBACK and PUBREC have no code for "retain / QoS not supported": 0x87 for all.)
+        if (v5) result = mqtt::reason_code::not_authorized;
+    } else if (v5 && p.props.payload_format_indicator.value_or(0) == 1 &&
+               !mqtt::valid_utf8(p.payload)) {
         result = mqtt::reason_code::payload_format_invalid;
     } else {
         auto m = std::make_shared<message>();

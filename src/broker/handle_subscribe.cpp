@@ -34,6 +34,22 @@ void connection::handle_subscribe(const mqtt::subscribe& sub) {
             fail(mqtt::reason_code::protocol_error, "no local on a shared subscription");
             return;
         }
+        if (identity_) {
+            const bool v5 = version_ == mqtt::protocol_version::v5;
+            if (!identity_->subscribe.unrestricted() && !identity_->subscribe.allows_filter(parts.filter)) {
+                report_refusal(refusal::subscribe_topic, req.filter);
+                ack.reasons.push_back(v5 ? mqtt::reason_code::not_authorized
+                                         : mqtt::reason_code::unspecified_error);
+                continue;
+            }
+            if (req.qos > identity_->max_subscribe_qos) {
+                report_refusal(refusal::subscribe_qos, req.filter);
+                // SUBACK has no "QoS not supported" code (5.0 section 3.9.3).
+                ack.reasons.push_back(v5 ? mqtt::reason_code::not_authorized
+                                         : mqtt::reason_code::unspecified_error);
+                continue;
+            }
+        }
         session_subscription entry;
         entry.filter = std::string(parts.filter);
         entry.group = std::string(parts.group);

@@ -55,6 +55,19 @@ void worker::destroy_session(session& s) {
     sessions_.erase(s.id);
 }
 
+void worker::drop_sessions(std::string_view hub, std::string_view client_id) {
+    std::vector<session*> doomed;
+    for (auto& [id, s] : sessions_) {
+        if (s->conn != nullptr || s->hub->name != hub) continue;
+        if (!client_id.empty() && s->client_id != client_id) continue;
+        doomed.push_back(s.get());
+    }
+    for (auto* s : doomed) {
+        s->will.reset();
+        destroy_session(*s);
+    }
+}
+
 void worker::add_subscription(session& s, const std::string& key, session_subscription sub) {
     s.hub->subscriptions.write()->subscribe(sub.filter, sub.group, s.id, sub.options);
     s.subscriptions[key] = std::move(sub);

@@ -34,6 +34,10 @@ public:
     // Removes the session and its subscriptions; erases it from the store when persisted.
     void destroy_session(session& s);
 
+    // Forgets the offline sessions of a hub (every one, or only `client_id`'s): its devices
+    // or the hub itself were deleted. Their delayed wills are dropped too.
+    void drop_sessions(std::string_view hub, std::string_view client_id = {});
+
     // Subscriptions: the index entry and the session's own record.
     void add_subscription(session& s, const std::string& key, session_subscription sub);
     bool remove_subscription(session& s, const std::string& key);
@@ -41,6 +45,10 @@ public:
     // Connections on this worker (for keep-alive and shutdown).
     void attach(connection* c) { connections_.insert(c); }
     void detach(connection* c) { connections_.erase(c); }
+    // A copy: the caller may close connections while walking it.
+    std::vector<connection*> connections() const {
+        return {connections_.begin(), connections_.end()};
+    }
 
     // Routing: match once, deliver to local sessions, batch the rest per worker.
     void publish(hub_space& hub, const message_ptr& m);

@@ -45,6 +45,9 @@ struct limits_config {
 struct config {
     std::string data_dir = "./data";
     listen_address mqtt{"127.0.0.1", 1883};
+    listen_address api{"127.0.0.1", 8080};
+    std::string region = "fr-par";  // the IoT API region served
+    std::string endpoint;           // public MQTT host name in hubs; empty = the mqtt host
     std::uint32_t workers = 0;  // 0 = one per core
     logging_level log_level = logging_level::info;
     std::string ready_file;  // empty = none

@@ -167,6 +167,21 @@ key_spec string_key(const key_meta& meta, Access access, Parse parse, Format for
     return spec;
 }
 
+// A listener address key: ADDR:PORT in the file and on the command line.
+template <class Access>
+key_spec address_key(const key_meta& meta, Access access) {
+    return string_key(
+        meta, access,
+        [](std::string_view text) {
+            try {
+                return parse_listen_address(text);
+            } catch (const std::invalid_argument& e) {
+                throw value_error(e.what());
+            }
+        },
+        [](const listen_address& value) { return value.to_string(); });
+}
+
 logging_level parse_log_level(std::string_view text) {
     auto word = lowercase(text);
     if (word == "warn") {
@@ -246,22 +261,45 @@ std::vector<key_spec> build_keys() {
         [](std::string_view text) { return std::string(text); },
         [](const std::string& value) { return value; }));
 
-    keys.push_back(string_key(
+    keys.push_back(address_key(
         {.name = "mqtt",
          .group = listeners,
          .value_name = "ADDR:PORT",
          .help = "MQTT over TCP: a.b.c.d:PORT, [IPv6]:PORT or localhost:PORT; port 0 picks a "
                  "free port"},
-        [](auto& c) -> auto& { return c.mqtt; },
-        [](std::string_view text) {
-            try {
-                return parse_listen_address(text);
-            } catch (const std::invalid_argument& e) {
-                throw value_error(e.what());
-            }
-        },
-        [](const listen_address& value) { return value.to_string(); }));
+        [](auto& c) -> auto& { return c.mqtt; }));
+    keys.push_back(address_key(
+        {.name = "api",
+         .group = listeners,
+         .value_name = "ADDR:PORT",
+         .help = "The IoT API (HTTP); same forms as mqtt; port 0 picks a free port"},
+        [](auto& c) -> auto& { return c.api; }));
     keys.push_back(dev_hub_key());
+    keys.push_back(string_key(
+        {.name = "region",
+         .group = listeners,
+         .value_name = "REGION",
+         .help = "Region name served by the IoT API, as xx-xxx (the SDK's form)"},
+        [](auto& c) -> auto& { return c.region; },
+        [](std::string_view text) {
+            const bool ok = text.size() == 6 && text[2] == '-' &&
+                            std::all_of(text.begin(), text.end(), [](char ch) {
+                                return ch == '-' || (ch >= 'a' && ch <= 'z');
+                            });
+            if (!ok) throw value_error("expected a region such as fr-par, got " + quoted(text));
+            return std::string(text);
+        },
+        [](const std::string& value) { return value; }));
+    keys.push_back(string_key(
+        {.name = "endpoint",
+         .group = listeners,
+         .value_name = "HOST",
+         .help = "Public host name of the MQTT listeners, reported as each hub's endpoint; "
+                 "empty = the mqtt listener's host",
+         .default_note = "the mqtt host"},
+        [](auto& c) -> auto& { return c.endpoint; },
+        [](std::string_view text) { return std::string(text); },
+        [](const std::string& value) { return value; }));
 
     keys.push_back(string_key(
         {.name = "data_dir",

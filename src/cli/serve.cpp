@@ -9,10 +9,15 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "api/keys.hpp"
+#include "api/server.hpp"
 #include "broker/broker.hpp"
 #include "broker/worker.hpp"
 #include "cli/persistence.hpp"
+#include "hub/access.hpp"
+#include "hub/registry.hpp"
 #include "net/server.hpp"
+#include "store/registry_store.hpp"
 #include "store/sqlite_store.hpp"
 
 namespace iothub::cli {
@@ -61,13 +66,13 @@ broker::limits to_broker_limits(const config& cfg) {
     return l;
 }
 
-void write_ready_file(const std::string& path, const std::string& mqtt) {
+void write_ready_file(const std::string& path, const std::string& mqtt, const std::string& api) {
     // Written whole, then renamed, so a reader never sees half a file.
     const std::string tmp = path + ".tmp";
     {
         std::ofstream f(tmp, std::ios::trunc);
         if (!f) throw std::runtime_error("cannot write ready file " + tmp);
-        f << "{\"mqtt\":\"" << mqtt << "\"}\n";
+        f << "{\"mqtt\":\"" << mqtt << "\",\"api\":\"" << api << "\"}\n";
     }
     std::filesystem::rename(tmp, path);
 }
@@ -112,16 +117,48 @@ int run_serve(const serve_options& options) {
         b.set_persistence(persist.get());
     }
 
+    // The device registry: hubs, devices and API keys. Without persistence it lives in
+    // memory, and the admin token of the previous run means nothing any more.
+    std::unique_ptr<store::registry_store> registry_db;
+    if (cfg.persistence) {
+        registry_db = store::open_sqlite_registry(cfg.data_dir);
+    } else {
+        registry_db = store::make_memory_registry();
+        std::filesystem::create_directories(cfg.data_dir);
+        std::filesystem::remove(std::filesystem::path(cfg.data_dir) / api::admin_token_file);
+    }
+    hub::registry registry(*registry_db, wall_clock_ms);
+    registry.load();
+    hub::access access(b, registry, wall_clock_ms);
+    registry.set_listener(&access);
+    registry.set_presence(&access);
+    b.set_gatekeeper(&access);
+
     net::server srv(b);
     const std::string mqtt_addr = srv.listen_mqtt({cfg.mqtt.host, cfg.mqtt.port});
+    api::api_options api_opts;
+    api_opts.region = cfg.region;
+    api_opts.endpoint = cfg.endpoint.empty() ? cfg.mqtt.host : cfg.endpoint;
+    api::api_server api_srv(registry, *registry_db, api_opts);
+    const std::string api_addr = api_srv.listen(cfg.api.host, cfg.api.port);
+    const auto token = api::ensure_admin_token(*registry_db, cfg.data_dir);
+    if (token.created)
+        spdlog::info("API admin token written to {} (readable by this user only)", token.path);
     srv.start();
-    spdlog::info("iothub listening: mqtt {} ({} workers{})", mqtt_addr, b.worker_count(),
+    api_srv.start();
+    spdlog::info("iothub listening: mqtt {}, api http://{}/iot/v1/regions/{} ({} workers{})",
+                 mqtt_addr, api_addr, cfg.region, b.worker_count(),
                  cfg.dev_hub_open() ? ", open development hub 'default'" : "");
-    if (!cfg.ready_file.empty()) write_ready_file(cfg.ready_file, mqtt_addr);
+    if (!cfg.ready_file.empty()) write_ready_file(cfg.ready_file, mqtt_addr, api_addr);
 
     for (;;) {
-        int sig = 0;
-        if (sigwait(&signals, &sig) != 0) continue;
+        // Between signals, the devices' last activity goes to the store every 30 s.
+        const timespec activity_interval{30, 0};
+        const int sig = sigtimedwait(&signals, nullptr, &activity_interval);
+        if (sig < 0) {
+            registry.flush_activity();
+            continue;
+        }
         if (sig == SIGHUP) {
             try {
                 auto result = options.reload(cfg);
@@ -141,7 +178,10 @@ int run_serve(const serve_options& options) {
         spdlog::info("{} received: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
         break;
     }
+    api_srv.stop();
     srv.stop();
+    b.set_gatekeeper(nullptr);
+    registry.flush_activity();
     if (db) {
         db->close();
         std::ofstream(std::filesystem::path(cfg.data_dir) / clean_stop_marker) << "stopped\n";

@@ -163,6 +163,15 @@ struct server::impl final : broker::dispatcher {
         if (wake) asio::post(loop.ioc, [&loop] { drain_inbox(loop); });
     }
 
+    void post_task(unsigned target, std::function<void(broker::worker&)> task) override {
+        auto& loop = *loops_[target];
+        asio::post(loop.ioc, [&loop, task = std::move(task)] {
+            loop.state->refresh_clock();
+            task(*loop.state);
+            loop.state->flush();
+        });
+    }
+
     static void drain_inbox(worker_loop& loop) {
         std::vector<broker::delivery> batch;
         {

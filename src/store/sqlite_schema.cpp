@@ -1,9 +1,14 @@
 #include "store/sqlite_schema.hpp"
 
+#include <sys/stat.h>
+
 #include <array>
+#include <cerrno>
+#include <filesystem>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <system_error>
 
 namespace iothub::store::sqlite {
 
@@ -74,6 +79,60 @@ CREATE TABLE session_incoming_qos2 (
     PRIMARY KEY (hub, client_id, seq)
 ) STRICT, WITHOUT ROWID;
 )sql",
+    // 2: the device registry. Booleans are 0/1. A device's filter topics live in a child
+    // table, one row per topic in list order, so no topic text needs escaping.
+    R"sql(
+CREATE TABLE hubs (
+    id TEXT PRIMARY KEY,
+    project_id TEXT NOT NULL,
+    organization_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    product_plan TEXT NOT NULL,
+    enabled INTEGER NOT NULL,
+    disable_events INTEGER NOT NULL,
+    events_topic_prefix TEXT NOT NULL,
+    enable_device_auto_provisioning INTEGER NOT NULL,
+    has_custom_ca INTEGER NOT NULL,
+    presence_events INTEGER NOT NULL,
+    twins_graphite_push_uri TEXT NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    updated_at_ms INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE devices (
+    id TEXT PRIMARY KEY,
+    hub_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    description TEXT NOT NULL,
+    enabled INTEGER NOT NULL,
+    allow_insecure INTEGER NOT NULL,
+    allow_multiple_connections INTEGER NOT NULL,
+    publish_policy TEXT NOT NULL,
+    subscribe_policy TEXT NOT NULL,
+    has_custom_certificate INTEGER NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    updated_at_ms INTEGER NOT NULL,
+    last_activity_at_ms INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+
+CREATE UNIQUE INDEX devices_hub_name ON devices (hub_id, name);
+
+CREATE TABLE device_filter_topics (
+    device_id TEXT NOT NULL,
+    rule TEXT NOT NULL CHECK (rule IN ('publish', 'subscribe')),
+    seq INTEGER NOT NULL,
+    topic TEXT NOT NULL,
+    PRIMARY KEY (device_id, rule, seq)
+) STRICT;
+
+CREATE TABLE api_keys (
+    access_key TEXT PRIMARY KEY,
+    secret_hash TEXT NOT NULL UNIQUE,
+    project_id TEXT NOT NULL,
+    description TEXT NOT NULL,
+    created_at_ms INTEGER NOT NULL
+) STRICT;
+)sql",
 };
 
 std::int64_t read_version(connection& db) {
@@ -119,6 +178,38 @@ void migrate(connection& db) {
         if (sqlite3_get_autocommit(db.get()) == 0) sqlite3_exec(db.get(), "ROLLBACK", nullptr, nullptr, nullptr);
         throw;
     }
+}
+
+void make_data_dir(const std::string& dir) {
+    if (dir.empty()) throw std::runtime_error("store: the data directory is not set");
+    std::filesystem::path partial;
+    for (const auto& part : std::filesystem::path(dir)) {
+        partial /= part;
+        if (::mkdir(partial.c_str(), 0700) == 0 || errno == EEXIST) continue;
+        throw std::runtime_error("cannot create data directory " + partial.string() + ": " +
+                                 std::error_code(errno, std::generic_category()).message());
+    }
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) != 0) {
+        throw std::runtime_error("cannot use data directory " + dir + ": " +
+                                 std::error_code(errno, std::generic_category()).message());
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        throw std::runtime_error("cannot use data directory " + dir + ": not a directory");
+    }
+}
+
+connection open_migrated(const std::string& path, const open_options& options) {
+    connection db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    // The timeout comes first: another connection may hold the lock while migrating.
+    const int rc = sqlite3_busy_timeout(db.get(), static_cast<int>(options.busy_timeout.count()));
+    if (rc != SQLITE_OK) throw std::runtime_error(describe_error(db.get(), "busy timeout", rc));
+    db.exec(options.synchronous_pragma);
+    if (const std::string mode = db.query_text("PRAGMA journal_mode = WAL"); mode != "wal") {
+        throw std::runtime_error(path + ": cannot use WAL journal mode (got " + mode + ")");
+    }
+    migrate(db);
+    return db;
 }
 
 }  // namespace iothub::store::sqlite

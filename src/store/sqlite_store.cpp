@@ -25,26 +25,6 @@ using sqlite::connection;
 using sqlite::reset_guard;
 using sqlite::statement;
 
-// Creates each missing component of `dir` with mode 0700.
-void make_data_dir(const std::string& dir) {
-    if (dir.empty()) throw std::runtime_error("store: the data directory is not set");
-    std::filesystem::path partial;
-    for (const auto& part : std::filesystem::path(dir)) {
-        partial /= part;
-        if (::mkdir(partial.c_str(), 0700) == 0 || errno == EEXIST) continue;
-        throw std::runtime_error("cannot create data directory " + partial.string() + ": " +
-                                 std::error_code(errno, std::generic_category()).message());
-    }
-    struct stat st {};
-    if (::stat(dir.c_str(), &st) != 0) {
-        throw std::runtime_error("cannot use data directory " + dir + ": " +
-                                 std::error_code(errno, std::generic_category()).message());
-    }
-    if (!S_ISDIR(st.st_mode)) {
-        throw std::runtime_error("cannot use data directory " + dir + ": not a directory");
-    }
-}
-
 const char* synchronous_pragma(synchronous_mode mode) {
     switch (mode) {
         case synchronous_mode::off: return "PRAGMA synchronous = OFF";
@@ -161,7 +141,7 @@ std::int64_t as_int(std::uint64_t v) { return static_cast<std::int64_t>(v); }
 class sqlite_store final : public store {
 public:
     sqlite_store(const std::string& data_dir, const sqlite_options& options) {
-        make_data_dir(data_dir);
+        sqlite::make_data_dir(data_dir);
         const std::string path = (std::filesystem::path(data_dir) / sqlite_file_name).string();
         try {
             writer_db_ = connection(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);

@@ -101,6 +101,7 @@ class Broker(RawClients):
         self.extra_args = list(extra_args)
         self.host = "127.0.0.1"
         self.port = None
+        self.api_url = None
         self.proc = None
         self.starts = 0
         self.clients = []
@@ -123,8 +124,10 @@ class Broker(RawClients):
         ready = self.workdir / "ready.json"
         if ready.exists():
             ready.unlink()
-        args = [str(binary), "serve", "--mqtt", "127.0.0.1:0", "--data-dir", str(self.data_dir),
-                "--ready-file", str(ready), "--log-level", "warning"]
+        # The management API always listens on a free port: no test binds the default 8080.
+        args = [str(binary), "serve", "--mqtt", "127.0.0.1:0", "--api", "127.0.0.1:0",
+                "--data-dir", str(self.data_dir), "--ready-file", str(ready),
+                "--log-level", "warning"]
         for name, value in self.limits.items():
             args += [IOTHUB_FLAGS[name], str(value)]
         args += self.extra_args
@@ -140,6 +143,8 @@ class Broker(RawClients):
                     info = json.loads(ready.read_text())
                     host, port = info["mqtt"].rsplit(":", 1)
                     self.host, self.port = host, int(port)
+                    if "api" in info:
+                        self.api_url = "http://" + info["api"]
                     return
                 except (ValueError, KeyError):
                     pass

@@ -24,8 +24,18 @@ def iothub_only(request):
         pytest.fail("iothub binary not found at %s (set IOTHUB_BIN)" % iothub_binary())
 
 
+def with_free_api_port(args):
+    """`serve` arguments with the management API on a free port (unless the test chose one), so
+    no test binds the default 127.0.0.1:8080."""
+    args = list(args)
+    if args[:1] == ["serve"] and "--api" not in args and "--help" not in args:
+        args += ["--api", "127.0.0.1:0"]
+    return args
+
+
 def run_iothub(args, timeout=QUICK_EXIT, cwd=None):
     """Run iothub to completion; a server that does not exit fails the test."""
+    args = with_free_api_port(args)
     try:
         return subprocess.run([str(iothub_binary())] + list(args), capture_output=True,
                               text=True, timeout=timeout, cwd=cwd)
@@ -43,10 +53,10 @@ class Hub(RawClients):
         self.ready = self.workdir / "ready.json"
         self.log_path = self.workdir / "iothub.log"
         self.clients = []
-        full = [str(iothub_binary()), "serve", "--data-dir", str(self.workdir / "data")]
+        full = ["serve", "--data-dir", str(self.workdir / "data")]
         if ready_file:
             full += ["--ready-file", str(self.ready)]
-        full += list(args)
+        full = [str(iothub_binary())] + with_free_api_port(full + list(args))
         self.proc = subprocess.Popen(full, stdout=open(self.log_path, "ab"),
                                      stderr=subprocess.STDOUT, cwd=str(self.workdir))
         self.address = None
@@ -194,10 +204,12 @@ def test_bad_flag_value_is_error(tmp_path, flag, value):
 def test_ready_file_names_a_working_port(hubs):
     hub = hubs("--mqtt", "127.0.0.1:0")
     info = json.loads(hub.ready.read_text())
-    assert list(info) == ["mqtt"], info
-    host, port = info["mqtt"].rsplit(":", 1)
-    assert host == "127.0.0.1"
-    assert 0 < int(port) < 65536
+    assert sorted(info) == ["api", "mqtt"], info
+    for key in ("mqtt", "api"):
+        host, port = info[key].rsplit(":", 1)
+        assert host == "127.0.0.1", info
+        assert 0 < int(port) < 65536, info
+    assert info["api"] != info["mqtt"], info
     for version in (4, 5):
         c = hub.raw(version)
         ack = c.connect("c00-ready-%d" % version)

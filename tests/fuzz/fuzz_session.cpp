@@ -30,6 +30,7 @@ struct inline_dispatcher final : dispatcher {
     void post_deliveries(unsigned w, std::vector<delivery>&& batch) override {
         b->worker_at(w).on_deliveries(batch);
     }
+    void post_task(unsigned w, std::function<void(worker&)> task) override { task(b->worker_at(w)); }
 };
 
 }  // namespace

@@ -149,6 +149,19 @@ TEST(config, dev_hub_auto_opens_only_on_loopback) {
     EXPECT_FALSE(cfg.dev_hub_open());
 }
 
+TEST(config, dev_hub_auto_closes_when_the_api_is_public) {
+    config cfg;
+    cfg.api = parse_listen_address("0.0.0.0:8080");
+    EXPECT_FALSE(cfg.dev_hub_open());
+}
+
+TEST(config, region_must_have_the_sdk_form) {
+    EXPECT_EQ(parse_config("region = \"nl-ams\"", "t").region, "nl-ams");
+    for (const char* bad : {"\"fr_par\"", "\"FR-PAR\"", "\"fr-paris\"", "\"\""}) {
+        EXPECT_THROW(parse_config(std::string("region = ") + bad, "t"), config_error) << bad;
+    }
+}
+
 TEST(config, unknown_key_names_key_and_line) {
     auto e = parse_error_of("workers = 2\n\nmax_packet_sise = 10\n");
     EXPECT_STREQ(e.what(),
@@ -321,7 +334,10 @@ TEST(config, describe_defaults) {
               "ready_file = \"\"\n"
               "\n# Listeners\n"
               "mqtt = \"127.0.0.1:1883\"\n"
+              "api = \"127.0.0.1:8080\"\n"
               "dev_hub = \"auto\"\n"
+              "region = \"fr-par\"\n"
+              "endpoint = \"\"\n"
               "\n# Storage\n"
               "data_dir = \"./data\"\n"
               "persistence = true\n"
@@ -352,6 +368,9 @@ TEST(config, describe_reads_back_to_the_same_config) {
     cfg.log_level = logging_level::critical;
     cfg.ready_file = "/tmp/ready.json";
     cfg.dev_hub = dev_hub_mode::on;
+    cfg.api = parse_listen_address("0.0.0.0:0");
+    cfg.region = "nl-ams";
+    cfg.endpoint = "iot.example.com";
     cfg.persistence = false;
     cfg.limits.max_queued_bytes = 123456789012;
     cfg.limits.retain_available = false;
@@ -373,7 +392,7 @@ TEST(config, reference_lists_every_key) {
         EXPECT_NE(reference.find("| `" + key + "` |"), std::string::npos) << key;
         ++keys;
     }
-    EXPECT_EQ(keys, 21);
+    EXPECT_EQ(keys, 24);
     EXPECT_NE(reference.find("`--config FILE`"), std::string::npos);
     EXPECT_NE(reference.find("`--dev-hub`, `--no-dev-hub`"), std::string::npos);
 }

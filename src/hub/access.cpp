@@ -1,0 +1,318 @@
+#include "hub/access.hpp"
+
+#include <cctype>
+
+#include "broker/broker.hpp"
+#include "broker/connection.hpp"
+#include "broker/worker.hpp"
+
+namespace iothub::hub {
+
+namespace {
+
+constexpr std::string_view dev_hub = "default";
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+    return s;
+}
+
+broker::topic_rule make_rule(const filter_rule& r, const hub_record& h, const device_record& d) {
+    broker::topic_rule out;
+    out.accept = r.policy == filter_policy::accept;
+    out.filters.reserve(r.topics.size());
+    for (const auto& t : r.topics) out.filters.push_back(expand_templates(t, h, d));
+    return out;
+}
+
+const char* refusal_text(broker::refusal r) {
+    switch (r) {
+    case broker::refusal::retain_forbidden:
+        return "service level: publishing retained messages is forbidden on a shared hub";
+    case broker::refusal::publish_qos:
+        return "service level: publishing QoS 2 messages is forbidden on a shared hub";
+    case broker::refusal::subscribe_qos:
+        return "service level: subscribing with QoS 1-2 is forbidden on a shared hub";
+    case broker::refusal::payload_too_large:
+        return "service level: message payload is too large";
+    default:
+        return nullptr;  // topic refusals name the topic
+    }
+}
+
+}  // namespace
+
+std::string expand_templates(std::string_view topic, const hub_record& h, const device_record& d) {
+    std::string out;
+    out.reserve(topic.size());
+    std::size_t pos = 0;
+    while (pos < topic.size()) {
+        const auto open = topic.find("{{", pos);
+        if (open == std::string_view::npos) break;
+        const auto close = topic.find("}}", open + 2);
+        if (close == std::string_view::npos) break;
+        const auto name = trim(topic.substr(open + 2, close - open - 2));
+        const std::string* value = name == "hub.id"        ? &h.id
+                                   : name == "hub.name"    ? &h.name
+                                   : name == "device.id"   ? &d.id
+                                   : name == "device.name" ? &d.name
+                                                           : nullptr;
+        out.append(topic.substr(pos, open - pos));
+        if (value != nullptr) {
+            out += *value;
+        } else {
+            out.append(topic.substr(open, close + 2 - open));  // not a template: kept as is
+        }
+        pos = close + 2;
+    }
+    out.append(topic.substr(pos));
+    return out;
+}
+
+broker::identity_ptr make_identity(const hub_record& h, const device_record& d, bool insecure) {
+    auto id = std::make_shared<broker::client_identity>();
+    id->hub = h.id;
+    id->device_id = d.id;
+    id->publish = make_rule(d.filters.publish, h, d);
+    id->subscribe = make_rule(d.filters.subscribe, h, d);
+    id->reserved.filters.push_back(h.events_topic_prefix + "/#");
+    if (h.plan == product_plan::plan_shared) {
+        id->retain_allowed = false;
+        id->max_publish_qos = 1;
+        id->max_subscribe_qos = 0;
+    }
+    id->insecure = insecure;
+    return id;
+}
+
+access::access(broker::broker& b, registry& reg, clock_fn clock)
+    : broker_(b), registry_(reg), clock_(clock), events_(reg, clock) {}
+
+broker::admission access::refuse(broker::worker& w, const std::string& hub_id,
+                                 const std::string& device_id, const char* msg) {
+    broker::admission adm;
+    adm.rc = mqtt::reason_code::not_authorized;
+    adm.reason = msg;
+    if (!hub_id.empty()) {
+        hub_event e;
+        e.object_id = device_id.empty() ? "unknown" : device_id;
+        e.msg = msg;
+        events_.publish(w, hub_id, std::move(e));
+    }
+    return adm;
+}
+
+broker::admission access::admit(broker::worker& w, const mqtt::connect& c, std::string_view peer) {
+    // The client id names the device; failing that, the username does (for client
+    // libraries that cap client ids at 23 characters).
+    device_ptr dev;
+    bool by_username = false;
+    if (is_uuid(c.client_id)) dev = registry_.find_device(c.client_id);
+    if (!dev && c.username && is_uuid(*c.username)) {
+        dev = registry_.find_device(*c.username);
+        by_username = dev != nullptr;
+    }
+    if (!dev) {
+        broker::admission adm;
+        if (w.owner().config()->dev_hub_open) {
+            adm.hub = std::string(dev_hub);
+            adm.client_id = c.client_id;
+            return adm;
+        }
+        return refuse(w, {}, {}, "could not identify device");
+    }
+    const auto hub = registry_.find_hub(dev->hub_id);
+    if (!hub) return refuse(w, {}, dev->id, "hub is deleted");
+    if (!hub->enabled) return refuse(w, hub->id, dev->id, "hub is not ready");
+    if (!dev->enabled) return refuse(w, hub->id, dev->id, "device is not enabled");
+    const bool insecure = true;  // no client certificate on this transport
+    if (insecure && !dev->allow_insecure)
+        return refuse(w, hub->id, dev->id, "mutual TLS authentication is required");
+    if (hub->plan == product_plan::plan_shared) {
+        const bool v5 = c.version == mqtt::protocol_version::v5;
+        const bool keeps_state = !c.clean_start || (v5 && c.props.session_expiry_interval.value_or(0) != 0);
+        if (keeps_state)
+            return refuse(w, hub->id, dev->id,
+                          "service level: \"clean session\" flag is mandatory to connect to a shared hub");
+    }
+
+    broker::admission adm;
+    adm.hub = hub->id;
+    if (!by_username) {
+        adm.client_id = dev->id;
+    } else if (dev->allow_multiple_connections) {
+        adm.client_id = c.client_id;  // each connection its own; empty: one is assigned
+    } else {
+        adm.client_id = dev->id;
+    }
+    adm.identity = make_identity(*hub, *dev, insecure);
+    (void)peer;
+    return adm;
+}
+
+void access::refused(broker::worker& w, const broker::client_identity& id, broker::refusal r,
+                     std::string_view topic) {
+    hub_event e;
+    e.object_id = id.device_id;
+    if (const char* text = refusal_text(r)) {
+        e.msg = text;
+    } else {
+        e.msg = "unauthorized topic " + std::string(topic);
+    }
+    events_.publish(w, id.hub, std::move(e));
+}
+
+void access::connected(broker::worker& w, const broker::client_identity& id,
+                       std::string_view client_id, std::string_view peer) {
+    const auto now = clock_();
+    {
+        std::lock_guard lock(presence_mutex_);
+        auto& p = presence_[id.device_id];
+        p.hub_id = id.hub;
+        if (p.connections++ == 0) ++connected_per_hub_[id.hub];
+        p.last_activity_ms = now;
+    }
+    registry_.record_activity(id.device_id, now);
+    hub_event e;
+    e.severity = "info";
+    e.object_id = id.device_id;
+    e.msg = "device connected";
+    e.extra = {{"client-id", std::string(client_id)}, {"source-address", std::string(peer)}};
+    events_.publish(w, id.hub, std::move(e), true);
+}
+
+void access::disconnected(broker::worker& w, const broker::client_identity& id,
+                          std::string_view client_id, std::string_view reason) {
+    const auto now = clock_();
+    {
+        std::lock_guard lock(presence_mutex_);
+        auto it = presence_.find(id.device_id);
+        if (it != presence_.end() && it->second.connections > 0) {
+            it->second.last_activity_ms = now;
+            if (--it->second.connections == 0) {
+                auto h = connected_per_hub_.find(it->second.hub_id);
+                if (h != connected_per_hub_.end() && --h->second == 0) connected_per_hub_.erase(h);
+            }
+        }
+    }
+    registry_.record_activity(id.device_id, now);
+    hub_event e;
+    e.severity = "info";
+    e.object_id = id.device_id;
+    e.msg = "device disconnected";
+    e.extra = {{"client-id", std::string(client_id)}, {"reason", std::string(reason)}};
+    events_.publish(w, id.hub, std::move(e), true);
+}
+
+void access::protocol_error(broker::worker& w, const broker::client_identity& id,
+                            std::string_view text) {
+    hub_event e;
+    e.object_id = id.device_id;
+    e.msg = std::string(text);
+    events_.publish(w, id.hub, std::move(e));
+}
+
+bool access::is_connected(std::string_view device_id) const {
+    std::lock_guard lock(presence_mutex_);
+    auto it = presence_.find(std::string(device_id));
+    return it != presence_.end() && it->second.connections > 0;
+}
+
+std::uint64_t access::last_activity_ms(std::string_view device_id) const {
+    std::lock_guard lock(presence_mutex_);
+    auto it = presence_.find(std::string(device_id));
+    return it == presence_.end() ? 0 : it->second.last_activity_ms;
+}
+
+std::uint64_t access::connected_devices(std::string_view hub_id) const {
+    std::lock_guard lock(presence_mutex_);
+    auto it = connected_per_hub_.find(std::string(hub_id));
+    return it == connected_per_hub_.end() ? 0 : it->second;
+}
+
+void access::for_connections(std::string hub_id, std::string device_id,
+                             std::function<void(broker::worker&, broker::connection&)> fn) {
+    auto* d = broker_.get_dispatcher();
+    if (d == nullptr) return;
+    for (unsigned i = 0; i < broker_.worker_count(); ++i) {
+        d->post_task(i, [hub_id, device_id, fn](broker::worker& w) {
+            for (auto* c : w.connections()) {
+                const auto& id = c->identity();
+                if (!id || c->closing() || id->hub != hub_id) continue;
+                if (!device_id.empty() && id->device_id != device_id) continue;
+                fn(w, *c);
+            }
+        });
+    }
+}
+
+void access::hub_changed(const hub_ptr& before, const hub_ptr& after) {
+    if (!before) return;  // a new hub has no connections yet
+    const char* reason = !after                           ? "hub is deleted"
+                         : before->enabled && !after->enabled ? "hub is not ready"
+                         : before->plan != after->plan        ? "hub product plan has changed"
+                                                              : nullptr;
+    if (reason != nullptr) {
+        for_connections(before->id, {}, [this, reason](broker::worker& w, broker::connection& c) {
+            hub_event e;
+            e.object_type = "device";
+            e.object_id = c.identity()->device_id;
+            e.msg = reason;
+            events_.publish(w, c.identity()->hub, std::move(e));
+            c.close_with(mqtt::reason_code::not_authorized, reason);
+        });
+        if (!after) forget(before->id, {});
+        return;
+    }
+    if (before->events_topic_prefix != after->events_topic_prefix || before->name != after->name) {
+        // Rules derived from the hub (templates, the reserved events prefix) change.
+        for_connections(before->id, {}, [this, after](broker::worker&, broker::connection& c) {
+            if (auto dev = registry_.find_device(c.identity()->device_id))
+                c.set_identity(make_identity(*after, *dev, c.identity()->insecure));
+        });
+    }
+}
+
+void access::device_changed(const device_ptr& before, const device_ptr& after) {
+    if (!before) return;  // a new device has no connections yet
+    auto hub = after ? registry_.find_hub(after->hub_id) : hub_ptr{};
+    for_connections(before->hub_id, before->id,
+                    [this, before, after, hub](broker::worker& w, broker::connection& c) {
+        const auto& id = *c.identity();
+        const char* reason = nullptr;
+        if (!after) {
+            reason = "device is deleted";
+        } else if (!after->enabled) {
+            reason = "device is not enabled";
+        } else if (after->hub_id != before->hub_id || !hub ||
+                   (id.insecure && !after->allow_insecure) ||
+                   (before->allow_multiple_connections && !after->allow_multiple_connections)) {
+            reason = "device security has changed, requires authentication";
+        }
+        if (reason != nullptr) {
+            hub_event e;
+            e.object_id = id.device_id;
+            e.msg = reason;
+            events_.publish(w, id.hub, std::move(e));
+            c.close_with(mqtt::reason_code::not_authorized, reason);
+            return;
+        }
+        c.set_identity(make_identity(*hub, *after, id.insecure));
+    });
+    if (!after || after->hub_id != before->hub_id) forget(before->hub_id, before->id);
+}
+
+void access::forget(const std::string& hub_id, const std::string& client_id) {
+    auto* d = broker_.get_dispatcher();
+    if (d == nullptr) return;
+    // Posted after the tasks that close the connections, so those run first on each worker.
+    for (unsigned i = 0; i < broker_.worker_count(); ++i) {
+        d->post_task(i, [hub_id, client_id](broker::worker& w) {
+            w.drop_sessions(hub_id, client_id);
+            if (client_id.empty() && w.index() == 0) w.owner().clear_retained(w.owner().hub(hub_id));
+        });
+    }
+}
+
+}  // namespace iothub::hub
