@@ -329,4 +329,27 @@ hub::device_update parse_device_update(const json& body, const hub::message_filt
     return req;
 }
 
+hub_ca_request parse_set_hub_ca(const json& body) {
+    std::vector<hub::argument_error> errors;
+    field_reader r(body, "", errors);
+    hub_ca_request req;
+    if (auto v = r.string("ca_cert_pem")) req.ca_cert_pem = std::move(*v);
+    if (auto v = r.string("challenge_cert_pem")) req.challenge_cert_pem = std::move(*v);
+    throw_if_any(errors);
+    return req;
+}
+
+std::string parse_set_device_certificate(const json& body) {
+    std::vector<hub::argument_error> errors;
+    field_reader r(body, "", errors);
+    std::string pem;
+    if (auto v = r.string("certificate_pem")) pem = std::move(*v);
+    throw_if_any(errors);
+    return pem;
+}
+
+json credentials_to_json(const hub::device_credentials& c) {
+    return json{{"crt", c.crt}, {"key", c.key}};
+}
+
 }  // namespace iothub::api

@@ -35,4 +35,16 @@ hub::device_create parse_device_create(const nlohmann::json& body);
 hub::device_update parse_device_update(const nlohmann::json& body,
                                        const hub::message_filters& current);
 
+// SetHubCA: {ca_cert_pem, challenge_cert_pem} (strings; their content is the registry's to
+// judge).
+struct hub_ca_request {
+    std::string ca_cert_pem;
+    std::string challenge_cert_pem;
+};
+hub_ca_request parse_set_hub_ca(const nlohmann::json& body);
+// SetDeviceCertificate: {certificate_pem}.
+std::string parse_set_device_certificate(const nlohmann::json& body);
+// The SDK's Certificate: {crt, key}.
+nlohmann::json credentials_to_json(const hub::device_credentials& c);
+
 }  // namespace iothub::api

@@ -111,7 +111,13 @@ enum class op {
     delete_device,
     enable_device,
     disable_device,
-    later,  // an operation of the IoT API not implemented yet: 501
+    get_hub_ca,
+    set_hub_ca,
+    get_device_certificate,
+    set_device_certificate,
+    renew_device_certificate,
+    server_ca,  // extension, public: the CA of the MQTT server's TLS certificate
+    later,      // an operation of the IoT API not implemented yet: 501
 };
 
 struct route {
@@ -132,14 +138,8 @@ constexpr route routes[] = {
     {"POST", {"hubs", "{hub_id}", "enable"}, op::enable_hub, ""},
     {"POST", {"hubs", "{hub_id}", "disable"}, op::disable_hub, ""},
     {"GET", {"hubs", "{hub_id}", "metrics"}, op::later, "hub metrics (GetHubMetrics)"},
-    {"POST",
-     {"hubs", "{hub_id}", "ca"},
-     op::later,
-     "setting a hub's certificate authority (SetHubCA)"},
-    {"GET",
-     {"hubs", "{hub_id}", "ca"},
-     op::later,
-     "reading a hub's certificate authority (GetHubCA)"},
+    {"POST", {"hubs", "{hub_id}", "ca"}, op::set_hub_ca, ""},
+    {"GET", {"hubs", "{hub_id}", "ca"}, op::get_hub_ca, ""},
     {"GET", {"devices"}, op::list_devices, ""},
     {"POST", {"devices"}, op::create_device, ""},
     {"GET", {"devices", "{device_id}"}, op::get_device, ""},
@@ -147,18 +147,9 @@ constexpr route routes[] = {
     {"DELETE", {"devices", "{device_id}"}, op::delete_device, ""},
     {"POST", {"devices", "{device_id}", "enable"}, op::enable_device, ""},
     {"POST", {"devices", "{device_id}", "disable"}, op::disable_device, ""},
-    {"POST",
-     {"devices", "{device_id}", "renew-certificate"},
-     op::later,
-     "device certificate renewal (RenewDeviceCertificate)"},
-    {"PUT",
-     {"devices", "{device_id}", "certificate"},
-     op::later,
-     "custom device certificates (SetDeviceCertificate)"},
-    {"GET",
-     {"devices", "{device_id}", "certificate"},
-     op::later,
-     "reading device certificates (GetDeviceCertificate)"},
+    {"POST", {"devices", "{device_id}", "renew-certificate"}, op::renew_device_certificate, ""},
+    {"PUT", {"devices", "{device_id}", "certificate"}, op::set_device_certificate, ""},
+    {"GET", {"devices", "{device_id}", "certificate"}, op::get_device_certificate, ""},
     {"GET", {"devices", "{device_id}", "metrics"}, op::later, "device metrics (GetDeviceMetrics)"},
     {"GET", {"routes"}, op::later, "routes (ListRoutes)"},
     {"POST", {"routes"}, op::later, "routes (CreateRoute)"},
@@ -187,6 +178,8 @@ constexpr route routes[] = {
      {"twins", "{twin_id}", "documents", "{document_name}"},
      op::later,
      "cloud twins (DeleteTwinDocument)"},
+    // Not in the IoT API: the server CA, which Scaleway publishes as a file instead.
+    {"GET", {"server-ca"}, op::server_ca, ""},
 };
 
 bool matches(const route& r, const std::vector<std::string>& segs) {
@@ -363,13 +356,22 @@ response list_devices(context& c) {
                       json{{"total_count", page.total_count}, {"devices", std::move(devices)}});
 }
 
+// {device, certificate?}: the answer of CreateDevice and RenewDeviceCertificate. The
+// certificate is left out on a hub with a custom CA.
+json created_to_json(const hub::device_created& d, const resource_context& res) {
+    json j{{"device", device_to_json(d, res)}};
+    if (d.certificate) j["certificate"] = credentials_to_json(*d.certificate);
+    return j;
+}
+
+json certificate_to_json(const hub::device_certificate_view& v, const resource_context& res) {
+    return json{{"device", device_to_json(v.device, res)}, {"certificate_pem", v.certificate_pem}};
+}
+
 response create_device(context& c) {
     const auto req = parse_device_create(parse_body(c.body));
     try {
-        // `certificate` comes with the device PKI; until then it is left out, as for a hub
-        // with a custom CA.
-        return json_reply(200,
-                          json{{"device", device_to_json(c.reg.create_device(c.sc, req), c.res)}});
+        return json_reply(200, created_to_json(c.reg.create_device(c.sc, req), c.res));
     } catch (const hub::registry_error& e) {
         if (e.kind != hub::error_kind::quotas_exceeded) throw;
         rethrow_quota(e, [&] { return device_quota(c, req.hub_id); });
@@ -428,6 +430,25 @@ response run(op what, context& c) {
         return json_reply(200, device_to_json(c.reg.enable_device(c.sc, c.id), c.res));
     case op::disable_device:
         return json_reply(200, device_to_json(c.reg.disable_device(c.sc, c.id), c.res));
+    case op::get_hub_ca:
+        return json_reply(200, json{{"ca_cert_pem", c.reg.get_hub_ca(c.sc, c.id)}});
+    case op::set_hub_ca: {
+        const auto req = parse_set_hub_ca(parse_body(c.body));
+        return json_reply(
+            200, hub_to_json(c.reg.set_hub_ca(c.sc, c.id, req.ca_cert_pem, req.challenge_cert_pem),
+                             c.res));
+    }
+    case op::get_device_certificate:
+        return json_reply(200,
+                          certificate_to_json(c.reg.get_device_certificate(c.sc, c.id), c.res));
+    case op::set_device_certificate: {
+        const auto pem = parse_set_device_certificate(parse_body(c.body));
+        return json_reply(
+            200, certificate_to_json(c.reg.set_device_certificate(c.sc, c.id, pem), c.res));
+    }
+    case op::renew_device_certificate:
+        return json_reply(200, created_to_json(c.reg.renew_device_certificate(c.sc, c.id), c.res));
+    case op::server_ca:
     case op::later:
         break;
     }
@@ -504,6 +525,19 @@ response router::dispatch(const request& req) {
         auto r = error_response(method_not_allowed(req.method, path));
         r.headers.emplace_back("Allow", allowed);
         return r;
+    }
+
+    // Public: what devices need to verify the server.
+    if (found->what == op::server_ca) {
+        if (options_.server_ca_pem.empty()) {
+            return json_reply(404, json{{"type", "not_found"},
+                                        {"message",
+                                         "this server has no server CA: its TLS "
+                                         "certificate comes from its configuration"},
+                                        {"resource", "server_ca"},
+                                        {"resource_id", ""}});
+        }
+        return json_reply(200, json{{"ca_cert_pem", options_.server_ca_pem}});
     }
 
     // Who is calling.

@@ -21,6 +21,10 @@ struct api_options {
     std::size_t max_body_bytes = 1024 * 1024;
     unsigned max_connections = 1024;
     unsigned idle_timeout_seconds = 60;
+    // The CA that signs the MQTT server's TLS certificate (PEM), served without
+    // authentication at GET /iot/v1/regions/{region}/server-ca so that devices can verify
+    // the hub; empty: none (that path answers 404).
+    std::string server_ca_pem;
 };
 
 class api_server {

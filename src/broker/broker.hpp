@@ -73,6 +73,7 @@ struct drop_counters {
     std::atomic<std::uint64_t> retained_refused{0};    // retained limit reached
     std::atomic<std::uint64_t> connections_refused{0};  // max connections
     std::atomic<std::uint64_t> protocol_errors{0};     // connections closed for bad input
+    std::atomic<std::uint64_t> tls_handshake_failures{0};  // failed, timed out or garbage
 };
 
 using clock_fn = std::function<std::uint64_t()>;  // wall-clock milliseconds

@@ -35,6 +35,9 @@ public:
     // Move the socket and the unread input to another worker (only before CONNECT is handled).
     virtual void migrate(unsigned worker) = 0;
     virtual std::string peer() const = 0;
+    // TLS: whether the transport is TLS, and the client's certificate chain (see link_info).
+    virtual bool tls() const { return false; }
+    virtual std::vector<std::string> peer_certificates() const { return {}; }
     // Reads and handles, now, whatever the socket already holds (used before a take-over,
     // so a DISCONNECT sent just before the new CONNECT is seen first).
     virtual void read_pending() = 0;

@@ -53,6 +53,16 @@ struct admission {
     identity_ptr identity;   // null: the open development hub, no rules
 };
 
+// How a client reached the server, as the transport saw it.
+struct link_info {
+    std::string peer;    // "address:port"
+    bool tls = false;    // the transport is TLS (mqtts, wss)
+    // The certificate chain the client presented in the TLS handshake, leaf first, DER;
+    // empty without TLS or without a client certificate. The TLS layer does not judge it:
+    // the gatekeeper decides what it proves.
+    std::vector<std::string> certificates;
+};
+
 enum class refusal : std::uint8_t {
     publish_topic,       // PUBLISH to a topic the filters refuse
     subscribe_topic,     // SUBSCRIBE to a filter the filters refuse
@@ -67,9 +77,10 @@ class gatekeeper {
 public:
     virtual ~gatekeeper() = default;
     // Called on the worker that read the CONNECT, and again on the session's worker when the
-    // connection moves there first: an admission must have no side effects. A refusal may
-    // (a hub event). `secure`: the transport is TLS (issue of the PKI: certificates).
-    virtual admission admit(worker& w, const mqtt::connect& c, std::string_view peer) = 0;
+    // connection moves there first: an admission may have no side effects but idempotent
+    // ones (auto-provisioning creates its device the first time only). A refusal may have
+    // some (a hub event).
+    virtual admission admit(worker& w, const mqtt::connect& c, const link_info& link) = 0;
     // The client's action was refused by its identity's rules.
     virtual void refused(worker& w, const client_identity& id, refusal r, std::string_view topic) = 0;
     // After a successful CONNACK, and when that connection ends (`reason`: why).

@@ -77,7 +77,11 @@ bool connection::handle_connect(mqtt::connect& c) {
     // only the open development hub admits.
     admission adm;
     if (auto* g = worker_.owner().get_gatekeeper()) {
-        adm = g->admit(worker_, c, transport_.peer());
+        link_info link;
+        link.peer = transport_.peer();
+        link.tls = transport_.tls();
+        if (link.tls) link.certificates = transport_.peer_certificates();
+        adm = g->admit(worker_, c, link);
     } else if (!limits_->dev_hub_open) {
         adm.rc = mqtt::reason_code::not_authorized;
         adm.reason = "no hub admits this client (the open development hub is off)";

@@ -18,6 +18,7 @@
 #include "api/client.hpp"
 #include "api/json_mapping.hpp"
 #include "api/keys.hpp"
+#include "pki/pki.hpp"
 #include "store/registry_store.hpp"
 
 namespace iothub::cli {
@@ -301,6 +302,18 @@ void print_json(const json& j) {
     std::printf("%s\n", j.dump(2).c_str());
 }
 
+std::string read_text_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw command_error("cannot read " + path);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// PEM text as it is (it ends with a newline already).
+void print_pem(const std::string& pem) {
+    std::fputs(pem.c_str(), stdout);
+    if (!pem.empty() && pem.back() != '\n') std::fputc('\n', stdout);
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------
@@ -335,6 +348,14 @@ struct admin_commands::state {
     bool allow_insecure = false;
     bool allow_multiple = false;
     bool delete_devices = false;
+    std::string ca_cert_file;
+    std::string challenge_cert_file;
+    std::string cert_file;
+
+    // ca server
+    CLI::App* ca = nullptr;
+    CLI::App* ca_server = nullptr;
+    std::string ca_data_dir = default_data_dir;
 
     std::vector<std::pair<CLI::App*, int (state::*)(CLI::App&) const>> leaves;
 
@@ -525,9 +546,68 @@ struct admin_commands::state {
         return body;
     }
 
-    int device_create_run(CLI::App& app) const {
-        const json got = api_caller(flags).call("POST", "devices", device_body(app, true).dump());
+    // A device and, when the hub issued one, its certificate and key: shown only now.
+    void show_with_certificate(const json& got) const {
+        if (want_json(flags.output)) return print_json(got);
         show(got.value("device", json::object()), false);
+        const auto cert = got.find("certificate");
+        if (cert == got.end() || !cert->is_object()) return;
+        std::printf("\n");
+        print_pem(cert->value("crt", std::string()));
+        print_pem(cert->value("key", std::string()));
+        std::fprintf(stderr, "The private key is shown only now: keep it somewhere safe.\n");
+    }
+
+    int device_create_run(CLI::App& app) const {
+        show_with_certificate(
+            api_caller(flags).call("POST", "devices", device_body(app, true).dump()));
+        return 0;
+    }
+
+    int device_get_certificate_run(CLI::App&) const {
+        const json got =
+            api_caller(flags).call("GET", "devices/" + url_encode(id) + "/certificate");
+        if (want_json(flags.output)) return print_json(got), 0;
+        print_pem(got.value("certificate_pem", std::string()));
+        return 0;
+    }
+
+    int device_renew_certificate_run(CLI::App&) const {
+        show_with_certificate(api_caller(flags).call(
+            "POST", "devices/" + url_encode(id) + "/renew-certificate", "{}"));
+        return 0;
+    }
+
+    int device_set_certificate_run(CLI::App&) const {
+        const json body{{"certificate_pem", read_text_file(cert_file)}};
+        const json got = api_caller(flags).call("PUT", "devices/" + url_encode(id) + "/certificate",
+                                                body.dump());
+        if (want_json(flags.output)) return print_json(got), 0;
+        show(got.value("device", json::object()), false);
+        return 0;
+    }
+
+    int hub_get_ca_run(CLI::App&) const {
+        const json got = api_caller(flags).call("GET", "hubs/" + url_encode(id) + "/ca");
+        if (want_json(flags.output)) return print_json(got), 0;
+        print_pem(got.value("ca_cert_pem", std::string()));
+        return 0;
+    }
+
+    int hub_set_ca_run(CLI::App&) const {
+        const json body{{"ca_cert_pem", read_text_file(ca_cert_file)},
+                        {"challenge_cert_pem", read_text_file(challenge_cert_file)}};
+        show(api_caller(flags).call("POST", "hubs/" + url_encode(id) + "/ca", body.dump()), true);
+        return 0;
+    }
+
+    // --- ca ---
+    int ca_server_run() const {
+        try {
+            print_pem(pki::load_or_create_server_ca(ca_data_dir).cert_pem);
+        } catch (const pki::error& e) {
+            throw command_error(e.what());
+        }
         return 0;
     }
 
@@ -604,6 +684,16 @@ admin_commands::admin_commands(CLI::App& app) : state_(std::make_unique<state>()
                true);
     auto* hd = s.leaf_cmd(s.hub, "delete", "Delete a hub", &state::hub_delete_run, true);
     hd->add_flag("--delete-devices", s.delete_devices, "also delete the hub's devices");
+    s.leaf_cmd(s.hub, "get-ca", "Print the hub's certificate authority (PEM)",
+               &state::hub_get_ca_run, true);
+    auto* hs = s.leaf_cmd(s.hub, "set-ca",
+                          "Give the hub your own certificate authority (the hub must be "
+                          "disabled; irreversible)",
+                          &state::hub_set_ca_run, true);
+    hs->add_option("--ca-cert", s.ca_cert_file, "PEM file of the CA certificate")->required();
+    hs->add_option("--challenge-cert", s.challenge_cert_file,
+                   "PEM file of a certificate that CA signed, common name = the hub id")
+        ->required();
 
     // device
     s.device = app.add_subcommand("device", "Manage devices through the management API");
@@ -635,12 +725,31 @@ admin_commands::admin_commands(CLI::App& app) : state_(std::make_unique<state>()
     s.leaf_cmd(s.device, "disable", "Disable a device (disconnects it)", &state::device_disable_run,
                true);
     s.leaf_cmd(s.device, "delete", "Delete a device", &state::device_delete_run, true);
+    s.leaf_cmd(s.device, "get-certificate", "Print the device's certificate (PEM)",
+               &state::device_get_certificate_run, true);
+    s.leaf_cmd(s.device, "renew-certificate",
+               "Issue a new certificate and key (disconnects the device)",
+               &state::device_renew_certificate_run, true);
+    auto* dc = s.leaf_cmd(s.device, "set-certificate",
+                          "Give the device your own certificate (disconnects the device)",
+                          &state::device_set_certificate_run, true);
+    dc->add_option("--cert", s.cert_file, "PEM file of the certificate")->required();
+
+    // ca
+    s.ca = app.add_subcommand("ca", "Certificate authorities of this server");
+    s.ca->require_subcommand(1);
+    s.ca_server = s.ca->add_subcommand(
+        "server",
+        "Print the server CA certificate (PEM) devices use to verify the hub; made in the data "
+        "directory if missing");
+    s.ca_server->add_option("--data-dir", s.ca_data_dir, "data directory")->capture_default_str();
 }
 
 admin_commands::~admin_commands() = default;
 
 bool admin_commands::parsed() const {
-    return state_->apikey->parsed() || state_->hub->parsed() || state_->device->parsed();
+    return state_->apikey->parsed() || state_->hub->parsed() || state_->device->parsed() ||
+           state_->ca->parsed();
 }
 
 int admin_commands::run() const {
@@ -649,6 +758,7 @@ int admin_commands::run() const {
         if (s.key_create->parsed()) return s.key_create_run(*s.key_create);
         if (s.key_list->parsed()) return s.key_list_run(*s.key_list);
         if (s.key_delete->parsed()) return s.key_delete_run(*s.key_delete);
+        if (s.ca_server->parsed()) return s.ca_server_run();
         for (const auto& [app, fn] : s.leaves) {
             if (app->parsed()) return (s.*fn)(*app);
         }

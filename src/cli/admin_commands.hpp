@@ -1,7 +1,8 @@
 #pragma once
 // The admin subcommands of iothub:
 //   apikey create|list|delete    work on <data-dir>/iothub.db directly;
-//   hub …, device …              call the management API over HTTP.
+//   hub …, device …              call the management API over HTTP;
+//   ca server                    prints the server CA of <data-dir> (made if missing).
 // Construct on the application before parsing; CLI11 keeps pointers into this object, so
 // it stays where it was built.
 

@@ -88,6 +88,14 @@ std::string_view to_string(dev_hub_mode mode) {
     return "auto";
 }
 
+std::string_view to_string(tls_version version) {
+    switch (version) {
+    case tls_version::v1_2: return "1.2";
+    case tls_version::v1_3: return "1.3";
+    }
+    return "1.2";
+}
+
 unsigned config::worker_count() const {
     if (workers != 0) {
         return workers;
@@ -101,7 +109,7 @@ bool config::dev_hub_open() const {
     case dev_hub_mode::off: return false;
     case dev_hub_mode::automatic: break;
     }
-    return mqtt.is_loopback() && api.is_loopback();
+    return mqtt.is_loopback() && mqtts.is_loopback() && api.is_loopback();
 }
 
 config_error::config_error(const std::string& message, std::string path, std::size_t line,

@@ -19,6 +19,10 @@ std::string_view to_string(logging_level level);
 enum class dev_hub_mode { automatic, on, off };
 std::string_view to_string(dev_hub_mode mode);
 
+// The oldest TLS version the mqtts listener accepts.
+enum class tls_version { v1_2, v1_3 };
+std::string_view to_string(tls_version version);
+
 // Applied to new connections; a reload changes them without a restart.
 struct limits_config {
     std::uint32_t max_packet_size = 1048576;    // bytes
@@ -45,6 +49,7 @@ struct limits_config {
 struct config {
     std::string data_dir = "./data";
     listen_address mqtt{"127.0.0.1", 1883};
+    listen_address mqtts{"127.0.0.1", 8883};  // MQTT over TLS
     listen_address api{"127.0.0.1", 8080};
     std::string region = "fr-par";  // the IoT API region served
     std::string endpoint;           // public MQTT host name in hubs; empty = the mqtt host
@@ -52,6 +57,12 @@ struct config {
     logging_level log_level = logging_level::info;
     std::string ready_file;  // empty = none
     dev_hub_mode dev_hub = dev_hub_mode::automatic;
+    // The server's TLS certificate chain and key (PEM files); both empty = the server identity
+    // iothub keeps in data_dir. Re-read on every SIGHUP.
+    std::string tls_cert_file;
+    std::string tls_key_file;
+    tls_version tls_min_version = tls_version::v1_2;
+    std::uint32_t tls_handshake_timeout = 10;  // seconds
     limits_config limits;
     bool persistence = true;
     std::uint32_t drop_log_interval = 10;  // seconds

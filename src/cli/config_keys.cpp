@@ -13,6 +13,7 @@ namespace {
 
 constexpr std::string_view general = "General";
 constexpr std::string_view listeners = "Listeners";
+constexpr std::string_view tls = "TLS";
 constexpr std::string_view storage = "Storage";
 constexpr std::string_view limits = "Limits";
 constexpr std::string_view logging = "Logging";
@@ -241,6 +242,52 @@ key_spec dev_hub_key() {
     return spec;
 }
 
+tls_version parse_tls_version(std::string_view text) {
+    if (text == "1.2") {
+        return tls_version::v1_2;
+    }
+    if (text == "1.3") {
+        return tls_version::v1_3;
+    }
+    throw value_error("expected \"1.2\" or \"1.3\", got " + quoted(text));
+}
+
+key_spec tls_min_version_key() {
+    auto spec = make_spec({
+        .name = "tls_min_version",
+        .group = tls,
+        .value_name = "VERSION",
+        .help = "Oldest TLS version accepted on mqtts: 1.2 or 1.3 (1.3 is chosen whenever the "
+                "client has it)",
+        .reloadable = true,
+    });
+    spec.from_toml = [](config& cfg, const toml::node& node) {
+        if (const auto* value = node.as_string()) {
+            cfg.tls_min_version = parse_tls_version(value->get());
+            return;
+        }
+        // tls_min_version = 1.3, unquoted, reads as a number.
+        if (const auto* value = node.as_floating_point()) {
+            const double v = value->get();
+            if (v == 1.2) {
+                cfg.tls_min_version = tls_version::v1_2;
+                return;
+            }
+            if (v == 1.3) {
+                cfg.tls_min_version = tls_version::v1_3;
+                return;
+            }
+        }
+        throw value_error("expected \"1.2\" or \"1.3\", got " + type_of(node));
+    };
+    spec.from_text = [](config& cfg, std::string_view text) {
+        cfg.tls_min_version = parse_tls_version(text);
+    };
+    spec.to_toml = [](const config& cfg) { return toml_quote(to_string(cfg.tls_min_version)); };
+    spec.copy = [](config& to, const config& from) { to.tls_min_version = from.tls_min_version; };
+    return spec;
+}
+
 std::vector<key_spec> build_keys() {
     std::vector<key_spec> keys;
     keys.push_back(integer_key(
@@ -268,6 +315,12 @@ std::vector<key_spec> build_keys() {
          .help = "MQTT over TCP: a.b.c.d:PORT, [IPv6]:PORT or localhost:PORT; port 0 picks a "
                  "free port"},
         [](auto& c) -> auto& { return c.mqtt; }));
+    keys.push_back(address_key(
+        {.name = "mqtts",
+         .group = listeners,
+         .value_name = "ADDR:PORT",
+         .help = "MQTT over TLS; same forms as mqtt; port 0 picks a free port"},
+        [](auto& c) -> auto& { return c.mqtts; }));
     keys.push_back(address_key(
         {.name = "api",
          .group = listeners,
@@ -300,6 +353,39 @@ std::vector<key_spec> build_keys() {
         [](auto& c) -> auto& { return c.endpoint; },
         [](std::string_view text) { return std::string(text); },
         [](const std::string& value) { return value; }));
+
+    keys.push_back(string_key(
+        {.name = "tls_cert_file",
+         .group = tls,
+         .value_name = "FILE",
+         .help = "The mqtts server certificate, PEM: the server's certificate first, then any "
+                 "intermediates; empty = one issued by iothub's own server CA, made in data_dir "
+                 "on first start (server-ca.pem is what clients trust); re-read on SIGHUP",
+         .default_note = "the server CA's",
+         .reloadable = true},
+        [](auto& c) -> auto& { return c.tls_cert_file; },
+        [](std::string_view text) { return std::string(text); },
+        [](const std::string& value) { return value; }));
+    keys.push_back(string_key(
+        {.name = "tls_key_file",
+         .group = tls,
+         .value_name = "FILE",
+         .help = "The private key of tls_cert_file, PEM, unencrypted; give both or neither; "
+                 "re-read on SIGHUP",
+         .default_note = "the server CA's",
+         .reloadable = true},
+        [](auto& c) -> auto& { return c.tls_key_file; },
+        [](std::string_view text) { return std::string(text); },
+        [](const std::string& value) { return value; }));
+    keys.push_back(tls_min_version_key());
+    keys.push_back(integer_key(
+        {.name = "tls_handshake_timeout",
+         .group = tls,
+         .value_name = "SECONDS",
+         .help = "A TLS client that has not finished its handshake this many seconds after "
+                 "connecting is disconnected (1..3600)",
+         .reloadable = true},
+        [](auto& c) -> auto& { return c.tls_handshake_timeout; }, 1, 3600));
 
     keys.push_back(string_key(
         {.name = "data_dir",

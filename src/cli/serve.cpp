@@ -3,10 +3,12 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <stdexcept>
 
 #include "api/keys.hpp"
@@ -17,6 +19,7 @@
 #include "hub/access.hpp"
 #include "hub/registry.hpp"
 #include "net/server.hpp"
+#include "pki/pki.hpp"
 #include "store/registry_store.hpp"
 #include "store/sqlite_store.hpp"
 
@@ -66,15 +69,74 @@ broker::limits to_broker_limits(const config& cfg) {
     return l;
 }
 
-void write_ready_file(const std::string& path, const std::string& mqtt, const std::string& api) {
+void write_ready_file(const std::string& path, const std::string& mqtt, const std::string& api,
+                      const std::string& mqtts) {
     // Written whole, then renamed, so a reader never sees half a file.
     const std::string tmp = path + ".tmp";
     {
         std::ofstream f(tmp, std::ios::trunc);
         if (!f) throw std::runtime_error("cannot write ready file " + tmp);
-        f << "{\"mqtt\":\"" << mqtt << "\",\"api\":\"" << api << "\"}\n";
+        f << "{\"mqtt\":\"" << mqtt << "\",\"api\":\"" << api << "\",\"mqtts\":\"" << mqtts
+          << "\"}\n";
     }
     std::filesystem::rename(tmp, path);
+}
+
+std::string read_pem_file(const std::string& key, const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw std::runtime_error(key + ": cannot read " + path);
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+// The TLS listener's certificate, key and settings, as the configuration names them.
+struct tls_material {
+    net::tls_settings settings;
+    std::string ca_path;  // the server CA's certificate when iothub issued the certificate
+    std::string ca_pem;
+    bool ca_created = false;
+};
+
+bool is_wildcard(const std::string& host) {
+    return host == "0.0.0.0" || host == "::";
+}
+
+tls_material load_tls(const config& cfg) {
+    tls_material m;
+    m.settings.tls13_only = cfg.tls_min_version == tls_version::v1_3;
+    m.settings.handshake_timeout_s = cfg.tls_handshake_timeout;
+    if (cfg.tls_cert_file.empty() != cfg.tls_key_file.empty())
+        throw std::runtime_error(
+            "tls_cert_file and tls_key_file go together: give both, or neither to use a "
+            "certificate from iothub's own server CA");
+    if (!cfg.tls_cert_file.empty()) {
+        m.settings.cert_pem = read_pem_file("tls_cert_file", cfg.tls_cert_file);
+        m.settings.key_pem = read_pem_file("tls_key_file", cfg.tls_key_file);
+        m.settings.origin = cfg.tls_cert_file + ", " + cfg.tls_key_file;
+        return m;
+    }
+    // The names clients reach the server by: the public endpoint, else the listeners' host.
+    std::vector<std::string> names;
+    auto add = [&names](const std::string& n) {
+        if (!n.empty() && !is_wildcard(n) &&
+            std::find(names.begin(), names.end(), n) == names.end())
+            names.push_back(n);
+    };
+    add(cfg.endpoint.empty() ? cfg.mqtt.host : cfg.endpoint);
+    add("localhost");
+    add("127.0.0.1");
+    std::filesystem::create_directories(cfg.data_dir);
+    const bool existed =
+        std::filesystem::exists(std::filesystem::path(cfg.data_dir) / "server-ca.pem");
+    auto id = pki::load_or_create_server_identity(cfg.data_dir, names);
+    m.settings.cert_pem = std::move(id.cert_pem);
+    m.settings.key_pem = std::move(id.key_pem);
+    m.ca_path = std::move(id.ca_path);
+    m.ca_pem = std::move(id.ca_pem);
+    m.ca_created = !existed;
+    m.settings.origin = "the server certificate in " + cfg.data_dir;
+    return m;
 }
 
 }  // namespace
@@ -136,9 +198,18 @@ int run_serve(const serve_options& options) {
 
     net::server srv(b);
     const std::string mqtt_addr = srv.listen_mqtt({cfg.mqtt.host, cfg.mqtt.port});
+    tls_material tls;
+    try {
+        tls = load_tls(cfg);
+    } catch (const pki::error& e) {
+        throw std::runtime_error("cannot prepare the TLS server certificate in " + cfg.data_dir +
+                                 ": " + e.what());
+    }
+    const std::string mqtts_addr = srv.listen_mqtts({cfg.mqtts.host, cfg.mqtts.port}, tls.settings);
     api::api_options api_opts;
     api_opts.region = cfg.region;
     api_opts.endpoint = cfg.endpoint.empty() ? cfg.mqtt.host : cfg.endpoint;
+    api_opts.server_ca_pem = tls.ca_pem;  // empty when the certificate comes from files
     api::api_server api_srv(registry, *registry_db, api_opts);
     const std::string api_addr = api_srv.listen(cfg.api.host, cfg.api.port);
     const auto token = api::ensure_admin_token(*registry_db, cfg.data_dir);
@@ -146,10 +217,17 @@ int run_serve(const serve_options& options) {
         spdlog::info("API admin token written to {} (readable by this user only)", token.path);
     srv.start();
     api_srv.start();
-    spdlog::info("iothub listening: mqtt {}, api http://{}/iot/v1/regions/{} ({} workers{})",
-                 mqtt_addr, api_addr, cfg.region, b.worker_count(),
-                 cfg.dev_hub_open() ? ", open development hub 'default'" : "");
-    if (!cfg.ready_file.empty()) write_ready_file(cfg.ready_file, mqtt_addr, api_addr);
+    spdlog::info(
+        "iothub listening: mqtt {}, mqtts {}, api http://{}/iot/v1/regions/{} ({} "
+        "workers{})",
+        mqtt_addr, mqtts_addr, api_addr, cfg.region, b.worker_count(),
+        cfg.dev_hub_open() ? ", open development hub 'default'" : "");
+    if (!tls.ca_path.empty())
+        spdlog::info(
+            "mqtts: server certificate issued by iothub's server CA{}; clients verify "
+            "the server with {}",
+            tls.ca_created ? ", created now" : "", tls.ca_path);
+    if (!cfg.ready_file.empty()) write_ready_file(cfg.ready_file, mqtt_addr, api_addr, mqtts_addr);
 
     for (;;) {
         // Between signals, the devices' last activity goes to the store every 30 s.
@@ -172,6 +250,15 @@ int run_serve(const serve_options& options) {
                 spdlog::info("configuration reloaded ({} keys changed)", result.applied.size());
             } catch (const std::exception& e) {
                 spdlog::error("reload failed, keeping the running configuration: {}", e.what());
+            }
+            // Certificates are read again even when their file names did not change: renewed
+            // files replace the old ones in place.
+            try {
+                srv.reload_tls(load_tls(cfg).settings);
+                spdlog::info("mqtts: certificates reloaded; new connections use them");
+            } catch (const std::exception& e) {
+                spdlog::error("mqtts: certificate reload failed, keeping the running ones: {}",
+                              e.what());
             }
             continue;
         }

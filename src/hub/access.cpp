@@ -1,16 +1,20 @@
 #include "hub/access.hpp"
 
+#include <algorithm>
 #include <cctype>
 
 #include "broker/broker.hpp"
 #include "broker/connection.hpp"
 #include "broker/worker.hpp"
+#include "pki/pki.hpp"
 
 namespace iothub::hub {
 
 namespace {
 
 constexpr std::string_view dev_hub = "default";
+// Certificates a client may present (leaf and intermediates); more is refused unread.
+constexpr int max_certificate_chain = 8;
 
 std::string_view trim(std::string_view s) {
     while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
@@ -90,10 +94,12 @@ access::access(broker::broker& b, registry& reg, clock_fn clock)
     : broker_(b), registry_(reg), clock_(clock), events_(reg, clock) {}
 
 broker::admission access::refuse(broker::worker& w, const std::string& hub_id,
-                                 const std::string& device_id, const char* msg) {
+                                 const std::string& device_id, const char* msg,
+                                 const std::string& detail) {
     broker::admission adm;
     adm.rc = mqtt::reason_code::not_authorized;
     adm.reason = msg;
+    if (!detail.empty()) adm.reason += ": " + detail;
     if (!hub_id.empty()) {
         hub_event e;
         e.object_id = device_id.empty() ? "unknown" : device_id;
@@ -103,7 +109,17 @@ broker::admission access::refuse(broker::worker& w, const std::string& hub_id,
     return adm;
 }
 
-broker::admission access::admit(broker::worker& w, const mqtt::connect& c, std::string_view peer) {
+// Who is connecting, in this order (DESIGN.md "Identity and tenancy"):
+//   1. a client certificate: the device whose own certificate it is (fingerprint), else the
+//      device named by its common name in a hub whose custom CA verifies the chain (or a
+//      new device there, with auto-provisioning); such a client is secure;
+//   2. without a certificate, the client id, then the username, as a device id: insecure,
+//      so only for devices that allow it.
+// A certificate that proves nothing is refused, never passed over for the client id: a
+// certificate of one device does not let a client act as another.
+broker::admission access::admit(broker::worker& w, const mqtt::connect& c,
+                                const broker::link_info& link) {
+    if (!link.certificates.empty()) return admit_certificate(w, c, link);
     // The client id names the device; failing that, the username does (for client
     // libraries that cap client ids at 23 characters).
     device_ptr dev;
@@ -122,11 +138,17 @@ broker::admission access::admit(broker::worker& w, const mqtt::connect& c, std::
         }
         return refuse(w, {}, {}, "could not identify device");
     }
+    return admit_device(w, c, dev,
+                        by_username ? identified_by::username : identified_by::client_id);
+}
+
+broker::admission access::admit_device(broker::worker& w, const mqtt::connect& c,
+                                       const device_ptr& dev, identified_by how) {
     const auto hub = registry_.find_hub(dev->hub_id);
     if (!hub) return refuse(w, {}, dev->id, "hub is deleted");
     if (!hub->enabled) return refuse(w, hub->id, dev->id, "hub is not ready");
     if (!dev->enabled) return refuse(w, hub->id, dev->id, "device is not enabled");
-    const bool insecure = true;  // no client certificate on this transport
+    const bool insecure = how != identified_by::certificate;
     if (insecure && !dev->allow_insecure)
         return refuse(w, hub->id, dev->id, "mutual TLS authentication is required");
     if (hub->plan == product_plan::plan_shared) {
@@ -139,16 +161,147 @@ broker::admission access::admit(broker::worker& w, const mqtt::connect& c, std::
 
     broker::admission adm;
     adm.hub = hub->id;
-    if (!by_username) {
+    switch (how) {
+    case identified_by::client_id:
         adm.client_id = dev->id;
-    } else if (dev->allow_multiple_connections) {
-        adm.client_id = c.client_id;  // each connection its own; empty: one is assigned
-    } else {
-        adm.client_id = dev->id;
+        break;
+    case identified_by::username:
+        // Each connection its own client id when several are allowed; empty: one is assigned.
+        adm.client_id = dev->allow_multiple_connections ? c.client_id : dev->id;
+        break;
+    case identified_by::certificate:
+        if (c.client_id == dev->id || !dev->allow_multiple_connections) {
+            adm.client_id = dev->id;
+        } else if (is_uuid(c.client_id) && registry_.find_device(c.client_id)) {
+            // Its own client id, but not another device's: that would take its session.
+            return refuse(w, {}, {}, "the client id is the id of another device");
+        } else {
+            adm.client_id = c.client_id;
+        }
+        break;
     }
     adm.identity = make_identity(*hub, *dev, insecure);
-    (void)peer;
     return adm;
+}
+
+broker::admission access::refuse_certificate(broker::worker& w, const mqtt::connect& c,
+                                             const std::string& hub_id, const char* msg,
+                                             const std::string& detail) {
+    if (!hub_id.empty()) return refuse(w, hub_id, {}, msg, detail);
+    device_ptr named;
+    if (is_uuid(c.client_id)) named = registry_.find_device(c.client_id);
+    if (!named && c.username && is_uuid(*c.username)) named = registry_.find_device(*c.username);
+    if (named) return refuse(w, named->hub_id, named->id, msg, detail);
+    return refuse(w, {}, {}, msg, detail);
+}
+
+broker::admission access::admit_certificate(broker::worker& w, const mqtt::connect& c,
+                                            const broker::link_info& link) {
+    const std::uint64_t now = clock_();
+    const auto& chain = link.certificates;
+    if (chain.size() > static_cast<std::size_t>(max_certificate_chain)) {
+        return refuse_certificate(w, c, {}, "invalid device certificate",
+                                  "certificate chain too long");
+    }
+    std::string why;
+    const auto leaf = pki::parse_der(chain.front(), &why);
+    if (!leaf) return refuse_certificate(w, c, {}, "invalid device certificate", why);
+
+    // 1. The device's own certificate, issued or custom: only its dates are checked (a
+    //    custom one need not chain to anything known).
+    if (const auto dev = registry_.find_device_by_certificate(leaf->fingerprint)) {
+        if (now < leaf->not_before_ms) {
+            return refuse(w, dev->hub_id, dev->id, "invalid device certificate",
+                          "certificate is not yet valid");
+        }
+        if (now > leaf->not_after_ms) {
+            return refuse(w, dev->hub_id, dev->id, "invalid device certificate",
+                          "certificate has expired");
+        }
+        return admit_device(w, c, dev, identified_by::certificate);
+    }
+
+    // 2. A chain one of the hubs' CAs verifies. The candidates are the CAs named as issuer
+    //    by a certificate of the chain (an index lookup, not a walk over every hub).
+    std::vector<hub_ca_ptr> candidates;
+    auto consider = [&](std::uint32_t issuer_hash) {
+        for (auto& ca : registry_.cas_with_subject(issuer_hash)) {
+            const bool seen =
+                std::any_of(candidates.begin(), candidates.end(),
+                            [&](const hub_ca_ptr& x) { return x->hub_id == ca->hub_id; });
+            if (!seen) candidates.push_back(std::move(ca));
+        }
+    };
+    consider(leaf->issuer_hash);
+    for (std::size_t i = 1; i < chain.size(); ++i) {
+        if (const auto cert = pki::parse_der(chain[i])) consider(cert->issuer_hash);
+    }
+    if (candidates.empty()) {
+        return refuse_certificate(w, c, {}, "invalid device certificate",
+                                  "no hub's certificate authority issued it");
+    }
+    std::vector<hub_ca_ptr> verified;
+    std::string failure;
+    for (const auto& ca : candidates) {
+        const auto v = pki::verify_client_chain(chain, ca->cert_pem, now, max_certificate_chain);
+        if (v.result == pki::verdict::ok) {
+            verified.push_back(ca);
+        } else if (failure.empty()) {
+            failure = v.detail;
+        }
+    }
+    if (verified.empty()) {
+        return refuse_certificate(w, c, candidates.front()->hub_id, "invalid device certificate",
+                                  failure);
+    }
+    // iothub's own CAs identify devices by fingerprint only: a certificate they signed that
+    // no device holds any more (renewed, deleted) is refused.
+    std::vector<hub_ca_ptr> custom;
+    for (const auto& ca : verified) {
+        if (ca->custom) custom.push_back(ca);
+    }
+    if (custom.empty()) {
+        return refuse(w, verified.front()->hub_id, {}, "invalid device certificate",
+                      "the certificate is no longer a device's");
+    }
+    const std::string& name = leaf->common_name;
+    if (name.empty()) {
+        return refuse(w, custom.front()->hub_id, {}, "certificate common name cannot be empty");
+    }
+    for (const auto& ca : custom) {
+        if (const auto dev = registry_.find_device_by_name(ca->hub_id, name))
+            return admit_device(w, c, dev, identified_by::certificate);
+    }
+
+    // 3. Auto-provisioning: the first such hub (in hub id order) gets a device named after
+    //    the certificate. Idempotent: admit runs again on the session's worker, and then
+    //    finds the device by name above.
+    for (const auto& ca : custom) {
+        const auto hub = registry_.find_hub(ca->hub_id);
+        if (!hub || !hub->has_custom_ca || !hub->enable_device_auto_provisioning) continue;
+        if (!hub->enabled) return refuse(w, hub->id, {}, "hub is not ready");
+        provisioned_device p;
+        try {
+            p = registry_.provision_device(hub->id, name, "auto-provisioned from " + link.peer);
+        } catch (const registry_error& e) {
+            return refuse(w, hub->id, {}, "could not identify device",
+                          std::string("auto-provisioning failed: ") + e.what());
+        } catch (const std::exception& e) {
+            // The store failed: the device does not exist, the client may retry.
+            return refuse(w, {}, {}, "could not identify device",
+                          std::string("auto-provisioning failed: ") + e.what());
+        }
+        if (p.created) {
+            hub_event e;
+            e.severity = "info";
+            e.object_id = p.device->id;
+            e.msg = "device was auto-provisioned";
+            e.extra = {{"object-name", name}, {"source-address", link.peer}};
+            events_.publish(w, hub->id, std::move(e));
+        }
+        return admit_device(w, c, p.device, identified_by::certificate);
+    }
+    return refuse(w, custom.front()->hub_id, {}, "could not identify device");
 }
 
 void access::refused(broker::worker& w, const broker::client_identity& id, broker::refusal r,
@@ -287,7 +440,10 @@ void access::device_changed(const device_ptr& before, const device_ptr& after) {
             reason = "device is not enabled";
         } else if (after->hub_id != before->hub_id || !hub ||
                    (id.insecure && !after->allow_insecure) ||
-                   (before->allow_multiple_connections && !after->allow_multiple_connections)) {
+                   (before->allow_multiple_connections && !after->allow_multiple_connections) ||
+                   before->certificate_fingerprint != after->certificate_fingerprint) {
+            // A new certificate (renewed, custom, or deleted by a custom hub CA) ends every
+            // connection of the device, which authenticates again.
             reason = "device security has changed, requires authentication";
         }
         if (reason != nullptr) {

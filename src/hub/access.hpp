@@ -35,7 +35,8 @@ public:
     access(broker::broker& b, registry& reg, clock_fn clock);
 
     // gatekeeper (worker threads)
-    broker::admission admit(broker::worker& w, const mqtt::connect& c, std::string_view peer) override;
+    broker::admission admit(broker::worker& w, const mqtt::connect& c,
+                            const broker::link_info& link) override;
     void refused(broker::worker& w, const broker::client_identity& id, broker::refusal r,
                  std::string_view topic) override;
     void connected(broker::worker& w, const broker::client_identity& id,
@@ -57,8 +58,26 @@ public:
     event_publisher& events() noexcept { return events_; }
 
 private:
+    // How the device was identified at CONNECT.
+    enum class identified_by : std::uint8_t { client_id, username, certificate };
+
+    // A refusal (not_authorized) with `msg` as its reason (and `detail` after it, for the
+    // client and the log); a hub event `msg` on `hub_id` unless it is empty.
     broker::admission refuse(broker::worker& w, const std::string& hub_id,
-                             const std::string& device_id, const char* msg);
+                             const std::string& device_id, const char* msg,
+                             const std::string& detail = {});
+    // CONNECT with a client certificate (see admit).
+    broker::admission admit_certificate(broker::worker& w, const mqtt::connect& c,
+                                        const broker::link_info& link);
+    // The checks every identified device passes (hub and device state, transport security,
+    // the plan), and the session's client id.
+    broker::admission admit_device(broker::worker& w, const mqtt::connect& c, const device_ptr& dev,
+                                   identified_by how);
+    // A certificate that identifies no device: the event goes to `hub_id` when a hub's CA
+    // was involved, else to the hub of the device the client id (or username) names.
+    broker::admission refuse_certificate(broker::worker& w, const mqtt::connect& c,
+                                         const std::string& hub_id, const char* msg,
+                                         const std::string& detail = {});
     // Runs `fn` on every worker for each connection of the hub (and device, when given).
     void for_connections(std::string hub_id, std::string device_id,
                          std::function<void(broker::worker&, broker::connection&)> fn);

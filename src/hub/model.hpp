@@ -71,6 +71,10 @@ struct device_record {
     bool allow_multiple_connections = false;
     message_filters filters;
     bool has_custom_certificate = false;
+    // The SHA-256 fingerprint of the device's own certificate (issued by its hub's CA, or
+    // custom); empty: none. A change (renewal, a custom certificate, a custom hub CA)
+    // disconnects the device, which authenticates again.
+    std::string certificate_fingerprint;
     std::uint64_t created_at_ms = 0;
     std::uint64_t updated_at_ms = 0;
 };

@@ -9,47 +9,15 @@
 #include <utility>
 
 #include "hub/registry_checks.hpp"
+#include "hub/registry_internal.hpp"
 #include "store/registry_store.hpp"
 
 namespace iothub::hub {
 
-// Lock order: write_mutex, then mutex_ (the header's), then activity_mutex. Writers hold
-// write_mutex from their checks until the change is in memory, so the checks see the state
-// the write applies to; they take mutex_ only to publish, so a slow store write never blocks
-// the workers' lookups. hubs_, devices_ and by_hub change only under both locks, so holding
-// either one is enough to read them.
-struct registry::indexes {
-    // Each hub's devices by name: device counts, name lookups, devices_of.
-    std::unordered_map<std::string, std::map<std::string, device_ptr>> by_hub;
-    std::mutex write_mutex;
-
-    bool has_device_named(const std::string& hub_id, const std::string& name) const {
-        const auto it = by_hub.find(hub_id);
-        return it != by_hub.end() && it->second.contains(name);
-    }
-
-    bool any_multiple_connections(const std::string& hub_id) const {
-        const auto it = by_hub.find(hub_id);
-        if (it == by_hub.end()) return false;
-        return std::any_of(it->second.begin(), it->second.end(), [](const auto& entry) {
-            return entry.second->allow_multiple_connections;
-        });
-    }
-
-    struct activity {
-        std::uint64_t latest = 0;     // the newest reported
-        std::uint64_t persisted = 0;  // the newest written to the store
-    };
-    std::mutex activity_mutex;
-    std::unordered_map<std::string, activity> activity_of;  // guarded by activity_mutex
-};
-
-namespace {
-
-constexpr std::uint32_t max_page_size = 100;
+namespace detail {
 
 // ---------------------------------------------------------------------------------------
-// Errors, with the messages of the IoT API.
+// Errors, with the messages of the IoT API (registry_internal.hpp).
 
 registry_error not_found(std::string resource, std::string_view id) {
     registry_error e(error_kind::not_found, "resource is not found");
@@ -87,6 +55,18 @@ registry_error quota_exceeded(std::string resource, const std::string& what) {
     e.resource = std::move(resource);
     return e;
 }
+
+}  // namespace detail
+
+using detail::already_exists;
+using detail::invalid;
+using detail::not_found;
+using detail::precondition;
+using detail::quota_exceeded;
+
+namespace {
+
+constexpr std::uint32_t max_page_size = 100;
 
 // ---------------------------------------------------------------------------------------
 // Names
@@ -346,6 +326,8 @@ registry::~registry() = default;
 void registry::load() {
     std::unordered_map<std::string, hub_ptr> hubs;
     std::unordered_map<std::string, device_ptr> devices;
+    std::vector<store::hub_ca_row> ca_rows;
+    std::vector<store::device_certificate_row> certificate_rows;
     indexes fresh;
     std::unique_lock writes(idx_->write_mutex);
     db_.load(
@@ -356,14 +338,39 @@ void registry::load() {
         [&](store::device_row&& r) {
             const std::uint64_t activity = r.last_activity_at_ms;
             device_ptr d = from_row(std::move(r));
-            fresh.by_hub[d->hub_id].emplace(d->name, d);
             fresh.activity_of[d->id] = {activity, activity};
             devices.emplace(d->id, std::move(d));
-        });
+        },
+        [&](store::hub_ca_row&& r) { ca_rows.push_back(std::move(r)); },
+        [&](store::device_certificate_row&& r) { certificate_rows.push_back(std::move(r)); });
+    for (auto& r : ca_rows) {
+        if (hubs.contains(r.hub_id)) fresh.put_ca(r.hub_id, detail::ca_entry_of(r));
+    }
+    for (auto& r : certificate_rows) {
+        const auto it = devices.find(r.device_id);
+        if (it == devices.end()) continue;
+        auto d = std::make_shared<device_record>(*it->second);
+        d->certificate_fingerprint = r.fingerprint;
+        it->second = std::move(d);
+        fresh.put_certificate(
+            r.device_id, {std::move(r.cert_pem), std::move(r.fingerprint), r.kind == "issued"});
+    }
+    for (const auto& [id, d] : devices) fresh.by_hub[d->hub_id].emplace(d->name, d);
+    // Hubs made before the PKI existed get their CA now.
+    for (const auto& [id, h] : hubs) {
+        if (fresh.cas.contains(id)) continue;
+        const store::hub_ca_row ca = detail::make_hub_ca(id);
+        db_.put_hub_ca(to_row(*h), ca, false);
+        fresh.put_ca(id, detail::ca_entry_of(ca));
+    }
     std::unique_lock lock(mutex_);
     hubs_ = std::move(hubs);
     devices_ = std::move(devices);
     idx_->by_hub = std::move(fresh.by_hub);
+    idx_->cas = std::move(fresh.cas);
+    idx_->ca_by_subject = std::move(fresh.ca_by_subject);
+    idx_->certificates = std::move(fresh.certificates);
+    idx_->device_by_fingerprint = std::move(fresh.device_by_fingerprint);
     std::lock_guard activity_lock(idx_->activity_mutex);
     idx_->activity_of = std::move(fresh.activity_of);
 }
@@ -473,6 +480,45 @@ void registry::commit_device(const device_ptr& before, const device_ptr& after) 
     }
 }
 
+void registry::commit_hub_ca(const hub_ptr& after, const store::hub_ca_row& ca, bool drop_issued,
+                             const std::vector<std::pair<device_ptr, device_ptr>>& changed) {
+    auto entry = detail::ca_entry_of(ca);
+    db_.put_hub_ca(to_row(*after), ca, drop_issued);
+    std::unique_lock lock(mutex_);
+    hubs_[after->id] = after;
+    idx_->put_ca(after->id, std::move(entry));
+    for (const auto& [before, next] : changed) {
+        idx_->drop_certificate(before->id);
+        idx_->by_hub[next->hub_id][next->name] = next;
+        devices_[next->id] = next;
+    }
+}
+
+void registry::commit_device_certificate(const device_ptr& before, const device_ptr& after,
+                                         const std::string& pem, bool issued) {
+    std::uint64_t activity = 0;
+    {
+        std::lock_guard lock(idx_->activity_mutex);
+        if (const auto it = idx_->activity_of.find(after->id); it != idx_->activity_of.end()) {
+            activity = it->second.latest;
+        }
+    }
+    store::device_certificate_row row{after->id, pem, after->certificate_fingerprint,
+                                      issued ? "issued" : "custom"};
+    db_.put_device_certificate(to_row(*after, activity), row);
+    {
+        std::unique_lock lock(mutex_);
+        if (before != nullptr) idx_->by_hub[before->hub_id].erase(before->name);
+        idx_->by_hub[after->hub_id][after->name] = after;
+        devices_[after->id] = after;
+        idx_->put_certificate(after->id, {pem, after->certificate_fingerprint, issued});
+    }
+    std::lock_guard lock(idx_->activity_mutex);
+    if (const auto it = idx_->activity_of.find(after->id); it != idx_->activity_of.end()) {
+        it->second.persisted = std::max(it->second.persisted, activity);
+    }
+}
+
 void registry::notify(const hub_ptr& before, const hub_ptr& after) const {
     if (listener_ != nullptr) listener_->hub_changed(before, after);
 }
@@ -516,6 +562,7 @@ hub_view registry::create_hub(const scope& sc, const hub_create& req) {
         errors.push_back(std::move(*e));
     if (!errors.empty()) throw invalid(std::move(errors));
 
+    const store::hub_ca_row ca = detail::make_hub_ca(h->id);  // before the lock: a key pair
     {
         std::unique_lock writes(idx_->write_mutex);
         const auto owned = std::count_if(hubs_.begin(), hubs_.end(), [&](const auto& entry) {
@@ -526,7 +573,7 @@ hub_view registry::create_hub(const scope& sc, const hub_create& req) {
                 "hub", std::to_string(limits_.max_hubs_per_project) + " hubs per project");
         }
         h->created_at_ms = h->updated_at_ms = clock_();
-        commit_hub(h);
+        commit_hub_ca(h, ca, false);
     }
     notify(nullptr, h);
     return hub_view_of(h, hub_status::enabling, 0);
@@ -669,8 +716,12 @@ void registry::delete_hub(const scope& sc, std::string_view id, bool delete_devi
         }
         db_.erase_hub(before->id);  // the hub and its devices in one transaction
         std::unique_lock lock(mutex_);
-        for (const auto& d : gone) devices_.erase(d->id);
+        for (const auto& d : gone) {
+            devices_.erase(d->id);
+            idx_->drop_certificate(d->id);
+        }
         idx_->by_hub.erase(before->id);
+        idx_->drop_ca(before->id);
         hubs_.erase(before->id);
         std::lock_guard activity_lock(idx_->activity_mutex);
         for (const auto& d : gone) idx_->activity_of.erase(d->id);
@@ -697,7 +748,7 @@ registry_error multiple_connections_refused() {
 
 }  // namespace
 
-device_view registry::create_device(const scope& sc, const device_create& req) {
+device_created registry::create_device(const scope& sc, const device_create& req) {
     if (req.hub_id.empty()) throw invalid("hub_id", "required", "must not be empty");
     auto d = std::make_shared<device_record>();
     d->id = make_uuid();
@@ -718,25 +769,63 @@ device_view registry::create_device(const scope& sc, const device_create& req) {
     }
     if (!errors.empty()) throw invalid(std::move(errors));
 
+    // The certificate is made before the write lock, as a key pair takes a while (RSA), for
+    // the name and the CA seen now; both are checked again under the lock.
+    detail::hub_ca_entry_ptr ca;
+    pki::key_type key_type = pki::key_type::rsa_2048;
+    {
+        std::shared_lock lock(mutex_);
+        key_type = idx_->device_key;
+        const hub_ptr hub = hub_in_scope(sc, req.hub_id);
+        if (d->name.empty()) d->name = unused_device_name(hub->id);
+        // What would refuse the request anyway is refused before a key pair is made.
+        if (d->allow_multiple_connections && hub->plan == product_plan::plan_shared) {
+            throw multiple_connections_refused();
+        }
+        if (idx_->has_device_named(hub->id, d->name)) throw already_exists("device", d->name);
+        if (device_count(hub->id) >= limits_.max_devices_per_hub) {
+            throw quota_exceeded("device",
+                                 std::to_string(limits_.max_devices_per_hub) + " devices per hub");
+        }
+        if (const auto it = idx_->cas.find(hub->id);
+            it != idx_->cas.end() && !it->second->pub->custom)
+            ca = it->second;
+    }
+    std::optional<device_credentials> credentials;
+    if (ca) credentials = detail::issue_device_certificate(*ca, d->name, key_type);
+
     {
         std::unique_lock writes(idx_->write_mutex);
         const hub_ptr hub = hub_in_scope(sc, req.hub_id);
         if (d->allow_multiple_connections && hub->plan == product_plan::plan_shared) {
             throw multiple_connections_refused();
         }
-        if (d->name.empty()) d->name = unused_device_name(hub->id);
         if (idx_->has_device_named(hub->id, d->name)) throw already_exists("device", d->name);
         if (device_count(hub->id) >= limits_.max_devices_per_hub) {
             throw quota_exceeded("device",
                                  std::to_string(limits_.max_devices_per_hub) + " devices per hub");
         }
+        const auto now_ca = idx_->cas.find(hub->id);
+        const bool custom_now = now_ca != idx_->cas.end() && now_ca->second->pub->custom;
+        if (ca && (now_ca == idx_->cas.end() || now_ca->second != ca)) {
+            throw precondition("resource_not_usable",
+                               "the hub's certificate authority changed meanwhile; try again");
+        }
         d->created_at_ms = d->updated_at_ms = clock_();
-        commit_device(nullptr, d);
+        if (credentials && !custom_now) {
+            d->certificate_fingerprint = pki::parse_pem(credentials->crt)->fingerprint;
+            commit_device_certificate(nullptr, d, credentials->crt, true);
+        } else {
+            commit_device(nullptr, d);
+        }
         std::lock_guard activity_lock(idx_->activity_mutex);
         idx_->activity_of[d->id] = {};
     }
     notify(nullptr, d);
-    return device_view_of(d);
+    device_created out;
+    static_cast<device_view&>(out) = device_view_of(d);
+    out.certificate = std::move(credentials);
+    return out;
 }
 
 device_view registry::get_device(const scope& sc, std::string_view id) const {
@@ -862,6 +951,7 @@ void registry::delete_device(const scope& sc, std::string_view id) {
         std::unique_lock lock(mutex_);
         idx_->by_hub[before->hub_id].erase(before->name);
         devices_.erase(before->id);
+        idx_->drop_certificate(before->id);
         std::lock_guard activity_lock(idx_->activity_mutex);
         idx_->activity_of.erase(before->id);
     }

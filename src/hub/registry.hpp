@@ -17,9 +17,11 @@
 #include <vector>
 
 #include "hub/model.hpp"
+#include "pki/pki.hpp"
 
 namespace iothub::store {
 class registry_store;
+struct hub_ca_row;
 }
 
 namespace iothub::hub {
@@ -81,6 +83,40 @@ struct device_view {
     bool is_connected = false;
     std::uint64_t last_activity_at_ms = 0;  // 0 = never
 };
+
+// A fresh client certificate and its private key: shown once, the key never stored.
+struct device_credentials {
+    std::string crt;  // PEM
+    std::string key;  // PEM "RSA PRIVATE KEY" (or "PRIVATE KEY" for EC keys)
+};
+
+// A device just created or given a new certificate.
+struct device_created : device_view {
+    std::optional<device_credentials> certificate;  // none on a hub with a custom CA
+};
+
+struct device_certificate_view {
+    device_view device;
+    std::string certificate_pem;
+};
+
+// A hub's certificate authority as the MQTT side sees it (never its key).
+struct hub_ca {
+    std::string hub_id;
+    std::string cert_pem;
+    bool custom = false;             // the customer's (SetHubCA), not iothub's own
+    std::uint32_t subject_hash = 0;  // pki::cert_info::subject_hash of the certificate
+};
+using hub_ca_ptr = std::shared_ptr<const hub_ca>;
+
+// What auto-provisioning found or made.
+struct provisioned_device {
+    device_ptr device;
+    bool created = false;  // false: a device of that name was already there
+};
+
+// The subject organisation of the certificates iothub issues to devices and hub CAs.
+inline constexpr std::string_view issued_organization = "iothub";
 
 struct hub_create {
     std::string name;        // empty: a random "hub-…" name
@@ -182,7 +218,8 @@ public:
     // Refused (precondition_failed) while the hub has devices, unless delete_devices.
     void delete_hub(const scope& sc, std::string_view id, bool delete_devices);
 
-    device_view create_device(const scope& sc, const device_create& req);
+    // With a certificate signed by the hub's CA, unless the hub has a custom CA.
+    device_created create_device(const scope& sc, const device_create& req);
     device_view get_device(const scope& sc, std::string_view id) const;
     page<device_view> list_devices(const scope& sc, const device_filter& f, const paging& p) const;
     device_view update_device(const scope& sc, std::string_view id, const device_update& req);
@@ -190,11 +227,44 @@ public:
     device_view disable_device(const scope& sc, std::string_view id);
     void delete_device(const scope& sc, std::string_view id);
 
+    // --- Certificates (registry_pki.cpp).
+    // The hub's CA certificate (PEM).
+    std::string get_hub_ca(const scope& sc, std::string_view hub_id) const;
+    // Replaces the hub's CA by the customer's `ca_pem`, proven by `challenge_pem` (signed by
+    // that CA, common name = the hub id); only while the hub is disabled. Irreversible: the
+    // devices' issued certificates are deleted and renewals refused from then on.
+    hub_view set_hub_ca(const scope& sc, std::string_view hub_id, const std::string& ca_pem,
+                        const std::string& challenge_pem);
+    // The device's certificate; not_found ("certificate") when it has none.
+    device_certificate_view get_device_certificate(const scope& sc, std::string_view id) const;
+    // A new key pair and certificate from the hub's CA, replacing the device's certificate
+    // (issued or custom); refused (precondition_failed) on a hub with a custom CA.
+    device_created renew_device_certificate(const scope& sc, std::string_view id);
+    // A certificate of the customer's (need not be signed by the hub's CA), matched by its
+    // fingerprint, which no other device may have (already_exists).
+    device_certificate_view set_device_certificate(const scope& sc, std::string_view id,
+                                                   const std::string& certificate_pem);
+    // The key type of the certificates issued to devices (RSA-2048 by default, as the
+    // hosted service; EC keys are much faster to make).
+    void set_device_key_type(pki::key_type k);
+
     // --- Lookups for the MQTT side (any thread, no scope). Null when absent.
     hub_ptr find_hub(std::string_view id) const;
     device_ptr find_device(std::string_view id) const;
     device_ptr find_device_by_name(std::string_view hub_id, std::string_view name) const;
     std::vector<device_ptr> devices_of(std::string_view hub_id) const;
+    // The device whose own certificate (issued or custom) has this SHA-256 fingerprint.
+    device_ptr find_device_by_certificate(std::string_view fingerprint) const;
+    hub_ca_ptr find_hub_ca(std::string_view hub_id) const;
+    // The CAs whose subject name hashes to `subject_hash`: the candidates for a certificate
+    // whose issuer_hash it is.
+    std::vector<hub_ca_ptr> cas_with_subject(std::uint32_t subject_hash) const;
+
+    // Auto-provisioning (any thread, no scope): the hub's device named `name`, created with
+    // the documented defaults (no filters, allow_insecure false) when there is none. Throws
+    // registry_error (the hub is gone, the name is invalid, the hub is full).
+    provisioned_device provision_device(std::string_view hub_id, const std::string& name,
+                                        const std::string& description);
 
     // Reports activity of a device (any thread): kept in memory, never waits for the store.
     // Unknown ids are ignored.
@@ -221,6 +291,13 @@ private:
     // Write through, then publish in memory; the caller holds the write lock.
     void commit_hub(const hub_ptr& after);
     void commit_device(const device_ptr& before, const device_ptr& after);
+    // The hub with its CA (`drop_issued`: a custom CA, which deletes the issued
+    // certificates of `changed` devices, whose new records clear their fingerprint).
+    void commit_hub_ca(const hub_ptr& after, const store::hub_ca_row& ca, bool drop_issued,
+                       const std::vector<std::pair<device_ptr, device_ptr>>& changed = {});
+    // The device with its certificate (`issued`: by the hub's CA).
+    void commit_device_certificate(const device_ptr& before, const device_ptr& after,
+                                   const std::string& pem, bool issued);
     std::string unused_device_name(const std::string& hub_id) const;
     void notify(const hub_ptr& before, const hub_ptr& after) const;
     void notify(const device_ptr& before, const device_ptr& after) const;

@@ -12,12 +12,14 @@
 #include <optional>
 #include <stdexcept>
 #include <thread>
+#include <unordered_set>
 
 #include "broker/broker.hpp"
 #include "broker/connection.hpp"
 #include "broker/guarded.hpp"
 #include "broker/output_queue.hpp"
 #include "broker/worker.hpp"
+#include "net/tls.hpp"
 
 namespace iothub::net {
 
@@ -31,30 +33,57 @@ namespace {
 
 struct worker_loop;
 
-// One TCP connection: owns the socket and the protocol handler, moves bytes between them.
+// One TCP connection, plain or TLS: owns the socket and the protocol handler, moves bytes
+// between them.
+//
+// TLS (see net/tls.hpp): the SSL object does its own read(2)/write(2) on the socket's
+// descriptor; the loop only waits for readiness, as for plain TCP, and the plaintext goes
+// through the worker's read buffer into the same broker::connection, with the same batching.
+// The handshake runs first, on the accepting worker, one step per readiness event, under a
+// timer. A connection whose session lives on another worker moves there after its CONNECT
+// exactly as a TCP one does (release the descriptor, assign it on the target's io_context),
+// and the SSL object moves with it: it refers to the descriptor by number and to no
+// io_context, and it carries what it has read ahead.
 class tcp_connection final : public broker::transport,
                              public std::enable_shared_from_this<tcp_connection> {
 public:
-    tcp_connection(worker_loop& loop, socket_type socket);
+    tcp_connection(worker_loop& loop, socket_type socket, tls_session tls = {});
     ~tcp_connection() override = default;
 
+    // `pending`: plaintext read on another worker and not handled yet.
     void start(std::vector<std::uint8_t> pending = {});
+    // TLS: handshake first (with this timeout), then start().
+    void start_tls(unsigned timeout_s);
+    // Ends a handshake under way (the server stops).
+    void abort_handshake() { finish(); }
 
     void wake_write() override;
     void close() override;
     void migrate(unsigned worker) override { migrate_to_ = static_cast<int>(worker); }
     std::string peer() const override;
+    bool tls() const override { return static_cast<bool>(tls_); }
+    std::vector<std::string> peer_certificates() const override { return tls_.peer_chain(); }
 
 private:
-    void do_read();
+    void schedule_read();
+    // Waits until the socket is ready for `what`, then reads (or handles an error).
+    void wait_then_read(socket_type::wait_type what);
+    void on_readable();
     void read_available(std::vector<std::uint8_t>& buffer);
+    // TLS: fills `buffer` with plaintext; false when the connection ended meanwhile.
+    bool read_tls(std::vector<std::uint8_t>& buffer, std::size_t& n);
     void read_pending() override;
     void do_write();
+    void write_tls();
+    void on_written(boost::system::error_code ec);
+    void continue_handshake();
+    void handshake_failed(const std::string& why);
     void finish();
     void hand_over();
 
     worker_loop& loop_;
     socket_type socket_;
+    tls_session tls_;                            // empty for plain TCP
     std::optional<broker::connection> handler_;  // in the same allocation as the socket
     // The write in progress: what it sends and its pieces, for one gathering write. Allocated
     // while writes are under way, freed when the connection has nothing left to send, so an
@@ -62,6 +91,11 @@ private:
     struct write_state {
         broker::output_queue data;
         std::vector<asio::const_buffer> pieces;
+        // TLS: where the write is in `pieces`, and small pieces gathered into one record.
+        std::size_t piece = 0;
+        std::size_t offset = 0;
+        std::string gathered;
+        std::size_t gathered_sent = 0;
     };
     std::unique_ptr<write_state> writing_;
     bool write_active_ = false;
@@ -69,9 +103,22 @@ private:
     bool close_requested_ = false;
     bool finished_ = false;
     bool read_paused_ = false;
+    bool read_waiting_ = false;  // an async_wait for readable is under way
+    bool read_posted_ = false;   // a read is posted (TLS: records already taken in)
     int migrate_to_ = -1;
     std::unique_ptr<asio::steady_timer> close_timer_;
+    // TLS, during the handshake only: its deadline, and the client's address for the log
+    // (a client that gave up may no longer have one on the socket).
+    struct handshake_state {
+        asio::steady_timer timer;
+        tcp::endpoint peer;
+    };
+    std::unique_ptr<handshake_state> handshake_;
 };
+
+// The largest TLS record's plaintext: small pieces are gathered up to this, so a burst of
+// small packets goes out as few records and system calls.
+constexpr std::size_t tls_record = 16384;
 
 // Output waiting for a client that does not read: past this, the connection stops reading
 // (so it stops producing replies) until the writes drain below half of it.
@@ -90,7 +137,15 @@ struct worker_loop {
     // threads only post), so the reactor needs no locking of its own.
     asio::io_context ioc{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
     std::unique_ptr<asio::executor_work_guard<asio::io_context::executor_type>> work;
-    std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
+    struct listener {
+        std::unique_ptr<tcp::acceptor> acceptor;
+        bool tls = false;
+    };
+    std::vector<listener> acceptors;
+    // What new TLS connections of this worker use; replaced (on this thread) by reload_tls.
+    std::shared_ptr<const tls_context> tls;
+    // TLS connections still in their handshake: no broker connection knows them yet.
+    std::unordered_set<tcp_connection*> handshakes;
     std::unique_ptr<asio::steady_timer> ticker;
     broker::worker* state = nullptr;
     std::vector<std::uint8_t> read_buffer = std::vector<std::uint8_t>(64 * 1024);
@@ -189,21 +244,35 @@ struct server::impl final : broker::dispatcher {
 
     static constexpr std::size_t inbox_limit = 1'000'000;
 
-    void accept(worker_loop& loop, tcp::acceptor& acc) {
-        acc.async_accept(loop.ioc, [this, &loop, &acc](boost::system::error_code ec, socket_type s) {
+    void accept(worker_loop& loop, tcp::acceptor& acc, bool tls) {
+        acc.async_accept(loop.ioc, [this, &loop, &acc, tls](boost::system::error_code ec,
+                                                            socket_type s) {
             if (ec == asio::error::operation_aborted || !acc.is_open() || stopping_) return;
             if (ec) {
                 // Out of descriptors or memory: retry shortly instead of spinning.
                 if (broker_.log && broker_.may_log_drop(broker_.now()))
                     broker_.log(4, "accept failed: " + ec.message());
                 auto t = std::make_shared<asio::steady_timer>(loop.ioc, std::chrono::milliseconds(100));
-                t->async_wait([this, &loop, &acc, t](boost::system::error_code) { accept(loop, acc); });
+                t->async_wait([this, &loop, &acc, t, tls](boost::system::error_code) {
+                    accept(loop, acc, tls);
+                });
                 return;
             }
             boost::system::error_code ignored;
             s.set_option(tcp::no_delay(true), ignored);
-            std::make_shared<tcp_connection>(loop, std::move(s))->start();
-            accept(loop, acc);
+            if (!tls) {
+                std::make_shared<tcp_connection>(loop, std::move(s))->start();
+            } else if (const auto ctx = loop.tls) {
+                tls_session session(*ctx, s.native_handle());
+                if (session) {
+                    std::make_shared<tcp_connection>(loop, std::move(s), std::move(session))
+                        ->start_tls(ctx->handshake_timeout_s());
+                } else if (broker_.log && broker_.may_log_drop(broker_.now())) {
+                    broker_.log(4,
+                                "TLS: cannot make a session (out of memory?): connection closed");
+                }
+            }
+            accept(loop, acc, tls);
         });
     }
 
@@ -228,13 +297,17 @@ struct server::impl final : broker::dispatcher {
 
 namespace {
 
-tcp_connection::tcp_connection(worker_loop& loop, socket_type socket)
-    : loop_(loop), socket_(std::move(socket)) {}
+tcp_connection::tcp_connection(worker_loop& loop, socket_type socket, tls_session tls)
+    : loop_(loop), socket_(std::move(socket)), tls_(std::move(tls)) {}
 
 // Formatted when a log line needs it rather than kept per connection.
 std::string tcp_connection::peer() const {
     boost::system::error_code ec;
     auto ep = socket_.remote_endpoint(ec);
+    if (ec && handshake_ && handshake_->peer.port() != 0) {
+        ep = handshake_->peer;
+        ec = {};
+    }
     if (ec) return "unknown";
     auto addr = ep.address();
     return addr.is_v6() ? "[" + addr.to_string() + "]:" + std::to_string(ep.port())
@@ -252,36 +325,144 @@ void tcp_connection::start(std::vector<std::uint8_t> pending) {
             return;
         }
     }
-    if (!close_requested_) do_read();
+    schedule_read();
+}
+
+void tcp_connection::start_tls(unsigned timeout_s) {
+    boost::system::error_code ec;
+    socket_.non_blocking(true, ec);
+    loop_.handshakes.insert(this);
+    handshake_ = std::make_unique<handshake_state>(
+        handshake_state{asio::steady_timer(loop_.ioc, std::chrono::seconds(timeout_s)), {}});
+    handshake_->peer = socket_.remote_endpoint(ec);
+    handshake_->timer.async_wait(
+        [self = shared_from_this(), timeout_s](boost::system::error_code ec) {
+            if (ec || self->finished_ || self->tls_.established()) return;
+            self->handshake_failed("not finished after " + std::to_string(timeout_s) +
+                                   " s (tls_handshake_timeout)");
+        });
+    continue_handshake();
+}
+
+// One step per readiness event: a slow or silent client costs the worker nothing while it
+// waits, and the timer ends it.
+void tcp_connection::continue_handshake() {
+    std::string why;
+    const auto r = tls_.handshake(why);
+    if (r == tls_session::result::ok) {
+        handshake_.reset();  // cancels the timer
+        loop_.handshakes.erase(this);
+        start();
+        return;
+    }
+    if (r == tls_session::result::want_read || r == tls_session::result::want_write) {
+        const auto wait =
+            r == tls_session::result::want_read ? socket_type::wait_read : socket_type::wait_write;
+        socket_.async_wait(wait, [self = shared_from_this()](boost::system::error_code ec) {
+            if (self->finished_) return;
+            if (ec) {
+                self->handshake_failed(ec.message());
+                return;
+            }
+            self->continue_handshake();
+        });
+        return;
+    }
+    handshake_failed(why);
+}
+
+void tcp_connection::handshake_failed(const std::string& why) {
+    if (finished_) return;
+    auto& b = loop_.owner->broker_;
+    b.drops().tls_handshake_failures.fetch_add(1, std::memory_order_relaxed);
+    if (b.log && b.may_log_drop(b.now()))
+        b.log(3, "TLS handshake with " + peer() + " failed: " + why + "; connection closed");
+    finish();
 }
 
 // Readiness, then non-blocking reads into the worker's buffer: no connection keeps a read
-// buffer of its own while it waits.
-void tcp_connection::do_read() {
-    socket_.async_wait(socket_type::wait_read, [self = shared_from_this()](boost::system::error_code ec) {
+// buffer of its own while it waits. Records a TLS session has already taken from the socket
+// do not make it readable: those are read on a posted turn instead.
+void tcp_connection::schedule_read() {
+    if (finished_ || close_requested_ || read_paused_ || migrate_to_ >= 0) return;
+    if (tls_ && tls_.has_pending()) {
+        if (read_posted_) return;
+        read_posted_ = true;
+        asio::post(loop_.ioc, [self = shared_from_this()] {
+            self->read_posted_ = false;
+            if (!self->finished_) self->on_readable();
+        });
+        return;
+    }
+    wait_then_read(socket_type::wait_read);
+}
+
+void tcp_connection::wait_then_read(socket_type::wait_type what) {
+    if (read_waiting_) return;
+    read_waiting_ = true;
+    socket_.async_wait(what, [self = shared_from_this()](boost::system::error_code ec) {
+        self->read_waiting_ = false;
         if (self->finished_) return;
         if (ec) {
             self->handler_->on_transport_closed();
             self->finish();
             return;
         }
-        self->read_available(self->loop_.read_buffer);
-        if (self->finished_ || self->migrate_to_ >= 0 || self->close_requested_ || self->read_paused_)
-            return;
-        self->do_read();
+        self->on_readable();
     });
+}
+
+void tcp_connection::on_readable() {
+    if (read_paused_ || migrate_to_ >= 0) return;
+    read_available(loop_.read_buffer);
+    schedule_read();
+}
+
+bool tcp_connection::read_tls(std::vector<std::uint8_t>& buffer, std::size_t& n) {
+    // Record after record until the buffer is full or the socket has nothing more, so the
+    // handler parses many packets at once.
+    n = 0;
+    while (n < buffer.size()) {
+        std::size_t got = 0;
+        const auto r = tls_.read(buffer.data() + n, buffer.size() - n, got);
+        if (r == tls_session::result::ok) {
+            n += got;
+            continue;
+        }
+        if (r == tls_session::result::want_read) break;
+        if (r == tls_session::result::want_write) {
+            // The session must send something first (renegotiation is off, so rarely):
+            // retry the read once the socket takes it.
+            wait_then_read(socket_type::wait_write);
+            break;
+        }
+        // Closed or failed: what came before still counts.
+        if (n > 0) handler_->on_data({buffer.data(), n});
+        if (!finished_) {
+            handler_->on_transport_closed();
+            finish();
+        }
+        return false;
+    }
+    return true;
 }
 
 void tcp_connection::read_available(std::vector<std::uint8_t>& buffer) {
     // A few reads at most per wake-up, so one busy client cannot starve the others.
     for (int i = 0; i < 4; ++i) {
-        boost::system::error_code ec;
-        const std::size_t n = socket_.read_some(asio::buffer(buffer), ec);
-        if (ec == asio::error::would_block || ec == asio::error::try_again) return;
-        if (ec) {
-            handler_->on_transport_closed();
-            finish();
-            return;
+        std::size_t n = 0;
+        if (tls_) {
+            if (!read_tls(buffer, n)) return;
+            if (n == 0) return;
+        } else {
+            boost::system::error_code ec;
+            n = socket_.read_some(asio::buffer(buffer), ec);
+            if (ec == asio::error::would_block || ec == asio::error::try_again) return;
+            if (ec) {
+                handler_->on_transport_closed();
+                finish();
+                return;
+            }
         }
         handler_->on_data({buffer.data(), n});
         if (migrate_to_ >= 0) {
@@ -301,6 +482,8 @@ void tcp_connection::read_pending() {
     if (finished_ || close_requested_ || read_paused_ || migrate_to_ >= 0) return;
     // Not the worker's main read buffer: the caller may be decoding from it right now.
     read_available(loop_.pending_buffer);
+    // Records left inside the TLS session would not wake the socket's wait.
+    if (tls_ && tls_.has_pending()) schedule_read();
 }
 
 void tcp_connection::hand_over() {
@@ -314,7 +497,9 @@ void tcp_connection::hand_over() {
     finished_ = true;
     if (ec || fd < 0) return;
     auto& target = *loop_.owner->loops_[static_cast<unsigned>(migrate_to_)];
-    asio::post(target.ioc, [&target, fd, protocol, pending = std::move(pending)]() mutable {
+    // A TLS session goes along: it names the descriptor, not an io_context.
+    asio::post(target.ioc, [&target, fd, protocol, pending = std::move(pending),
+                            tls = std::move(tls_)]() mutable {
         if (target.owner->stopping_) {
             ::close(fd);
             return;
@@ -326,7 +511,8 @@ void tcp_connection::hand_over() {
             ::close(fd);
             return;
         }
-        std::make_shared<tcp_connection>(target, std::move(s))->start(std::move(pending));
+        std::make_shared<tcp_connection>(target, std::move(s), std::move(tls))
+            ->start(std::move(pending));
     });
 }
 
@@ -355,30 +541,112 @@ void tcp_connection::do_write() {
         w.pieces.push_back(asio::buffer(piece.data(), piece.size()));
     });
     write_active_ = true;
+    if (tls_) {
+        w.piece = 0;
+        w.offset = 0;
+        w.gathered.clear();
+        w.gathered_sent = 0;
+        write_tls();
+        return;
+    }
     asio::async_write(socket_, w.pieces,
                       [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
-                          self->write_active_ = false;
-                          if (self->finished_) return;
-                          if (ec) {
-                              self->handler_->on_transport_closed();
-                              self->finish();
-                              return;
-                          }
-                          // Drops the references to shared payloads; gives back memory that
-                          // grew for a burst.
-                          if (self->handler_->output().empty()) {
-                              self->writing_.reset();
-                          } else {
-                              self->writing_->data.clear();
-                              self->writing_->data.trim();
-                          }
-                          if (self->read_paused_ && !self->close_requested_ &&
-                              self->handler_->output().size() < output_high_water / 2) {
-                              self->read_paused_ = false;
-                              self->do_read();
-                          }
-                          self->do_write();
+                          self->on_written(ec);
                       });
+}
+
+// Encrypts and sends `writing_`, record by record, until done or the socket is full. Pieces
+// of a full record or more are encrypted where they are; smaller ones are gathered first.
+// After want_write the same bytes are offered again: the state below changes only on progress.
+void tcp_connection::write_tls() {
+    auto& w = *writing_;
+    for (;;) {
+        const std::uint8_t* data = nullptr;
+        std::size_t size = 0;
+        bool direct = false;
+        if (w.gathered_sent < w.gathered.size()) {
+            data = reinterpret_cast<const std::uint8_t*>(w.gathered.data()) + w.gathered_sent;
+            size = w.gathered.size() - w.gathered_sent;
+        } else {
+            w.gathered.clear();
+            w.gathered_sent = 0;
+            while (w.piece < w.pieces.size() && w.offset == w.pieces[w.piece].size()) {
+                ++w.piece;
+                w.offset = 0;
+            }
+            if (w.piece == w.pieces.size()) {
+                on_written({});
+                return;
+            }
+            const auto* piece = static_cast<const std::uint8_t*>(w.pieces[w.piece].data());
+            const std::size_t left = w.pieces[w.piece].size() - w.offset;
+            if (left >= tls_record) {
+                data = piece + w.offset;
+                size = left;
+                direct = true;
+            } else {
+                while (w.piece < w.pieces.size() && w.gathered.size() < tls_record) {
+                    const auto* p = static_cast<const char*>(w.pieces[w.piece].data());
+                    const std::size_t take = std::min(w.pieces[w.piece].size() - w.offset,
+                                                      tls_record - w.gathered.size());
+                    w.gathered.append(p + w.offset, take);
+                    w.offset += take;
+                    if (w.offset == w.pieces[w.piece].size()) {
+                        ++w.piece;
+                        w.offset = 0;
+                    }
+                }
+                data = reinterpret_cast<const std::uint8_t*>(w.gathered.data());
+                size = w.gathered.size();
+            }
+        }
+        std::size_t sent = 0;
+        const auto r = tls_.write(data, size, sent);
+        if (r == tls_session::result::ok) {
+            (direct ? w.offset : w.gathered_sent) += sent;
+            continue;
+        }
+        if (r == tls_session::result::want_write || r == tls_session::result::want_read) {
+            const auto wait = r == tls_session::result::want_write ? socket_type::wait_write
+                                                                   : socket_type::wait_read;
+            socket_.async_wait(wait, [self = shared_from_this()](boost::system::error_code ec) {
+                if (self->finished_) {
+                    self->write_active_ = false;
+                    return;
+                }
+                if (ec) {
+                    self->on_written(ec);
+                    return;
+                }
+                self->write_tls();
+            });
+            return;
+        }
+        on_written(asio::error::connection_reset);
+        return;
+    }
+}
+
+void tcp_connection::on_written(boost::system::error_code ec) {
+    write_active_ = false;
+    if (finished_) return;
+    if (ec) {
+        handler_->on_transport_closed();
+        finish();
+        return;
+    }
+    // Drops the references to shared payloads; gives back memory that grew for a burst.
+    if (handler_->output().empty()) {
+        writing_.reset();
+    } else {
+        writing_->data.clear();
+        writing_->data.trim();
+    }
+    if (read_paused_ && !close_requested_ && handler_->output().size() < output_high_water / 2) {
+        read_paused_ = false;
+        schedule_read();
+    }
+    do_write();
 }
 
 void tcp_connection::close() {
@@ -401,6 +669,12 @@ void tcp_connection::finish() {
     if (finished_) return;
     finished_ = true;
     if (close_timer_) close_timer_->cancel();
+    if (handshake_) {
+        handshake_->timer.cancel();
+        loop_.handshakes.erase(this);
+    }
+    // close_notify, unless a record is half sent (it would go out inside it).
+    if (tls_ && !write_active_) tls_.shutdown();
     boost::system::error_code ec;
     socket_.shutdown(socket_type::shutdown_both, ec);
     socket_.close(ec);
@@ -417,14 +691,30 @@ server::~server() {
     if (impl_->started_) stop();
 }
 
-std::string server::listen_mqtt(const endpoint& ep) {
+namespace {
+
+// One listening socket per worker on `ep`, sharing the port (SO_REUSEPORT).
+std::string bind_listeners(server::impl& impl, const endpoint& ep, bool tls) {
     boost::system::error_code ec;
     std::string host = ep.host == "localhost" ? "127.0.0.1" : ep.host;
     auto addr = asio::ip::make_address(host, ec);
     if (ec) throw std::runtime_error("invalid listen address '" + ep.host + "': " + ec.message());
     std::uint16_t port = ep.port;
     std::string bound;
-    for (auto& loop : impl_->loops_) {
+    if (port != 0) {
+        // SO_REUSEPORT would let this process silently share a port another process listens
+        // on (and split its clients). A plain bind first refuses a port already in use.
+        tcp::acceptor probe(impl.loops_.front()->ioc);
+        tcp::endpoint e(addr, port);
+        probe.open(e.protocol(), ec);
+        if (!ec) probe.set_option(asio::socket_base::reuse_address(true), ec);
+        if (!ec) probe.bind(e, ec);
+        if (ec)
+            throw std::runtime_error("cannot listen on " + ep.host + ":" + std::to_string(port) +
+                                     ": " + ec.message());
+        probe.close(ec);
+    }
+    for (auto& loop : impl.loops_) {
         auto acc = std::make_unique<tcp::acceptor>(loop->ioc);
         tcp::endpoint e(addr, port);
         acc->open(e.protocol(), ec);
@@ -443,15 +733,39 @@ std::string server::listen_mqtt(const endpoint& ep) {
             // The first socket picked a free port; the others share it.
             port = acc->local_endpoint().port();
         }
-        loop->acceptors.push_back(std::move(acc));
+        loop->acceptors.push_back({std::move(acc), tls});
     }
     bound = (addr.is_v6() ? "[" + addr.to_string() + "]" : addr.to_string()) + ":" + std::to_string(port);
     return bound;
 }
 
+}  // namespace
+
+std::string server::listen_mqtt(const endpoint& ep) {
+    return bind_listeners(*impl_, ep, false);
+}
+
+std::string server::listen_mqtts(const endpoint& ep, const tls_settings& tls) {
+    // The certificate first: a bad one is a configuration error, reported before binding.
+    auto ctx = std::make_shared<const tls_context>(tls);
+    for (auto& loop : impl_->loops_) loop->tls = ctx;
+    return bind_listeners(*impl_, ep, true);
+}
+
+void server::reload_tls(const tls_settings& tls) {
+    auto ctx = std::make_shared<const tls_context>(tls);  // throws: the running one stays
+    if (!impl_->started_) {
+        for (auto& loop : impl_->loops_) loop->tls = ctx;
+        return;
+    }
+    // Each worker swaps its own pointer, so accepting never takes a lock. Handshakes under
+    // way and connected clients keep the context they started with.
+    for (auto& loop : impl_->loops_) asio::post(loop->ioc, [l = loop.get(), ctx] { l->tls = ctx; });
+}
+
 void server::start() {
     for (auto& loop : impl_->loops_) {
-        for (auto& acc : loop->acceptors) impl_->accept(*loop, *acc);
+        for (auto& l : loop->acceptors) impl_->accept(*loop, *l.acceptor, l.tls);
         loop->ticker = std::make_unique<asio::steady_timer>(loop->ioc);
         impl_->tick(*loop);
         loop->thread = std::thread([l = loop.get()] { l->ioc.run(); });
@@ -476,7 +790,10 @@ void server::stop() {
     run_on_workers([this](unsigned i) {
         auto& loop = *impl_->loops_[i];
         boost::system::error_code ec;
-        for (auto& acc : loop.acceptors) acc->close(ec);
+        for (auto& l : loop.acceptors) l.acceptor->close(ec);
+        const std::vector<tcp_connection*> handshakes(loop.handshakes.begin(),
+                                                      loop.handshakes.end());
+        for (auto* c : handshakes) c->abort_handshake();
         if (loop.ticker) loop.ticker->cancel();
     });
     // Close every connection (wills and deliveries may cross workers), then let the loops

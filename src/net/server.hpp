@@ -1,7 +1,8 @@
 #pragma once
 // Event loops and listeners: one Asio io_context per worker thread, a listening socket per
 // worker on each address (SO_REUSEPORT spreads new connections), and the batched hand-off of
-// deliveries between workers. Boost stays inside server.cpp.
+// deliveries between workers. MQTT over TCP and over TLS. Boost and OpenSSL stay inside
+// net/*.cpp.
 
 #include <cstdint>
 #include <functional>
@@ -20,6 +21,17 @@ struct endpoint {
     std::uint16_t port = 0;
 };
 
+// What the TLS listener serves. TLS 1.3 is negotiated whenever the client offers it; TLS 1.2
+// only with ECDHE key exchange and AEAD ciphers. A client certificate is asked for but not
+// required, and not judged here: the hub's gatekeeper decides what it proves.
+struct tls_settings {
+    std::string cert_pem;     // the server's certificate, then any intermediates
+    std::string key_pem;      // its private key, unencrypted
+    bool tls13_only = false;  // refuse TLS 1.2
+    std::string origin;       // where they come from (file names), for error messages
+    unsigned handshake_timeout_s = 10;
+};
+
 class server {
 public:
     explicit server(broker::broker& b);
@@ -30,6 +42,13 @@ public:
     // Binds the MQTT listener; returns the bound address as "host:port". Throws
     // std::runtime_error with a clear message when the address cannot be bound.
     std::string listen_mqtt(const endpoint& ep);
+    // Binds the MQTT-over-TLS listener. Throws std::runtime_error with a clear message when the
+    // certificate or key cannot be used or the address cannot be bound.
+    std::string listen_mqtts(const endpoint& ep, const tls_settings& tls);
+    // New certificates and settings for the handshakes that start from now on; connected
+    // clients keep their sessions. Throws std::runtime_error, and changes nothing, when they
+    // cannot be used.
+    void reload_tls(const tls_settings& tls);
     // Starts the worker threads.
     void start();
     // Runs `f` on every worker's thread and waits for all of them.

@@ -63,6 +63,14 @@ struct registry_statements {
     statement erase_api_key;
     statement select_api_keys;
     statement find_api_key;
+    statement put_hub_ca;
+    statement erase_hub_ca;
+    statement erase_hub_certificates;
+    statement erase_hub_issued;
+    statement put_certificate;
+    statement erase_certificate;
+    statement select_cas;
+    statement select_certificates;
 };
 
 registry_statements prepare(connection& db) {
@@ -119,6 +127,28 @@ registry_statements prepare(connection& db) {
     s.select_api_keys =
         db.prepare("SELECT " + keys + " FROM api_keys ORDER BY created_at_ms, access_key");
     s.find_api_key = db.prepare("SELECT " + keys + " FROM api_keys WHERE secret_hash = ?");
+    s.put_hub_ca = db.prepare(
+        "INSERT INTO hub_cas (hub_id, cert_pem, key_pem, custom) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (hub_id) DO UPDATE SET cert_pem = excluded.cert_pem, "
+        "key_pem = excluded.key_pem, custom = excluded.custom");
+    s.erase_hub_ca = db.prepare("DELETE FROM hub_cas WHERE hub_id = ?");
+    s.erase_hub_certificates = db.prepare(
+        "DELETE FROM device_certificates WHERE device_id IN "
+        "(SELECT id FROM devices WHERE hub_id = ?)");
+    s.erase_hub_issued = db.prepare(
+        "DELETE FROM device_certificates WHERE kind = 'issued' AND device_id IN "
+        "(SELECT id FROM devices WHERE hub_id = ?)");
+    // A fingerprint held by another device violates the UNIQUE constraint: the write fails.
+    s.put_certificate = db.prepare(
+        "INSERT INTO device_certificates (device_id, cert_pem, fingerprint, kind) "
+        "VALUES (?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET "
+        "cert_pem = excluded.cert_pem, fingerprint = excluded.fingerprint, kind = excluded.kind");
+    s.erase_certificate = db.prepare("DELETE FROM device_certificates WHERE device_id = ?");
+    s.select_cas =
+        db.prepare("SELECT hub_id, cert_pem, key_pem, custom FROM hub_cas ORDER BY hub_id");
+    s.select_certificates = db.prepare(
+        "SELECT device_id, cert_pem, fingerprint, kind FROM device_certificates "
+        "ORDER BY device_id");
     return s;
 }
 
@@ -191,13 +221,17 @@ public:
     }
 
     void load(const std::function<void(hub_row&&)>& hub,
-              const std::function<void(device_row&&)>& device) override {
+              const std::function<void(device_row&&)>& device,
+              const std::function<void(hub_ca_row&&)>& ca,
+              const std::function<void(device_certificate_row&&)>& certificate) override {
         std::lock_guard lock(mutex_);
-        // One read transaction: hubs and devices come from the same snapshot.
+        // One read transaction: everything comes from the same snapshot.
         s_.begin_read.run();
         try {
-            load_hubs(hub);
-            load_devices(device);
+            if (hub) load_hubs(hub);
+            if (device) load_devices(device);
+            if (ca) load_cas(ca);
+            if (certificate) load_certificates(certificate);
         } catch (...) {
             rollback();
             throw;
@@ -211,7 +245,8 @@ public:
 
     void erase_hub(const std::string& id) override {
         write([&] {
-            for (statement* s : {&s_.erase_hub_topics, &s_.erase_hub_devices, &s_.erase_hub}) {
+            for (statement* s : {&s_.erase_hub_certificates, &s_.erase_hub_topics,
+                                 &s_.erase_hub_devices, &s_.erase_hub_ca, &s_.erase_hub}) {
                 s->bind_text(1, id);
                 s->run();
             }
@@ -230,10 +265,39 @@ public:
 
     void erase_device(const std::string& id) override {
         write([&] {
-            for (statement* s : {&s_.erase_device_topics, &s_.erase_device}) {
+            for (statement* s :
+                 {&s_.erase_certificate, &s_.erase_device_topics, &s_.erase_device}) {
                 s->bind_text(1, id);
                 s->run();
             }
+        });
+    }
+
+    void put_hub_ca(const hub_row& h, const hub_ca_row& ca, bool drop_issued) override {
+        write([&] {
+            bind_and_run_hub(h);
+            statement& s = s_.put_hub_ca;
+            s.bind_text(1, ca.hub_id);
+            s.bind_text(2, ca.cert_pem);
+            s.bind_text(3, ca.key_pem);
+            s.bind_int(4, ca.custom ? 1 : 0);
+            s.run();
+            if (drop_issued) {
+                s_.erase_hub_issued.bind_text(1, h.id);
+                s_.erase_hub_issued.run();
+            }
+        });
+    }
+
+    void put_device_certificate(const device_row& d, const device_certificate_row& c) override {
+        write([&] {
+            store_device(d);
+            statement& s = s_.put_certificate;
+            s.bind_text(1, c.device_id);
+            s.bind_text(2, c.cert_pem);
+            s.bind_text(3, c.fingerprint);
+            s.bind_text(4, c.kind);
+            s.run();
         });
     }
 
@@ -319,6 +383,32 @@ private:
         }
     }
 
+    void load_cas(const std::function<void(hub_ca_row&&)>& fn) {
+        statement& s = s_.select_cas;
+        reset_guard guard(s);
+        while (s.step()) {
+            hub_ca_row r;
+            r.hub_id = s.column_string(0);
+            r.cert_pem = s.column_string(1);
+            r.key_pem = s.column_string(2);
+            r.custom = s.column_int(3) != 0;
+            fn(std::move(r));
+        }
+    }
+
+    void load_certificates(const std::function<void(device_certificate_row&&)>& fn) {
+        statement& s = s_.select_certificates;
+        reset_guard guard(s);
+        while (s.step()) {
+            device_certificate_row r;
+            r.device_id = s.column_string(0);
+            r.cert_pem = s.column_string(1);
+            r.fingerprint = s.column_string(2);
+            r.kind = s.column_string(3);
+            fn(std::move(r));
+        }
+    }
+
     void load_topics(device_row& d) {
         statement& s = s_.select_topics;
         reset_guard guard(s);
@@ -394,10 +484,18 @@ private:
 class memory_registry final : public registry_store {
 public:
     void load(const std::function<void(hub_row&&)>& hub,
-              const std::function<void(device_row&&)>& device) override {
+              const std::function<void(device_row&&)>& device,
+              const std::function<void(hub_ca_row&&)>& ca,
+              const std::function<void(device_certificate_row&&)>& certificate) override {
         std::lock_guard lock(mutex_);
-        for (const auto& [id, h] : data_.hubs) hub(hub_row(h));
-        for (const auto& [id, d] : data_.devices) device(device_row(d));
+        if (hub)
+            for (const auto& [id, h] : data_.hubs) hub(hub_row(h));
+        if (device)
+            for (const auto& [id, d] : data_.devices) device(device_row(d));
+        if (ca)
+            for (const auto& [id, c] : data_.cas) ca(hub_ca_row(c));
+        if (certificate)
+            for (const auto& [id, c] : data_.certificates) certificate(device_certificate_row(c));
     }
 
     void put_hub(const hub_row& h) override {
@@ -407,6 +505,11 @@ public:
 
     void erase_hub(const std::string& id) override {
         std::lock_guard lock(mutex_);
+        std::erase_if(data_.certificates, [&](const auto& entry) {
+            const auto d = data_.devices.find(entry.first);
+            return d != data_.devices.end() && d->second.hub_id == id;
+        });
+        data_.cas.erase(id);
         std::erase_if(data_.devices, [&](const auto& entry) { return entry.second.hub_id == id; });
         std::erase_if(data_.names, [&](const auto& entry) { return entry.first.first == id; });
         data_.hubs.erase(id);
@@ -428,6 +531,33 @@ public:
     void erase_device(const std::string& id) override {
         std::lock_guard lock(mutex_);
         data_.erase_device(id);
+        data_.certificates.erase(id);
+    }
+
+    void put_hub_ca(const hub_row& h, const hub_ca_row& ca, bool drop_issued) override {
+        std::lock_guard lock(mutex_);
+        data_.hubs[h.id] = h;
+        data_.cas[ca.hub_id] = ca;
+        if (!drop_issued) return;
+        std::erase_if(data_.certificates, [&](const auto& entry) {
+            const auto d = data_.devices.find(entry.first);
+            return entry.second.kind == "issued" && d != data_.devices.end() &&
+                   d->second.hub_id == h.id;
+        });
+    }
+
+    void put_device_certificate(const device_row& d, const device_certificate_row& c) override {
+        std::lock_guard lock(mutex_);
+        for (const auto& [device_id, other] : data_.certificates) {
+            if (device_id != c.device_id && other.fingerprint == c.fingerprint) {
+                throw std::runtime_error(
+                    "registry: another device has a certificate of "
+                    "fingerprint " +
+                    c.fingerprint);
+            }
+        }
+        data_.put(d);  // checks before it changes anything
+        data_.certificates[c.device_id] = c;
     }
 
     void put_api_key(const api_key_row& k) override {
@@ -471,6 +601,8 @@ private:
         // The unique (hub_id, name) index of the SQLite table, to the device id.
         std::map<std::pair<std::string, std::string>, std::string> names;
         std::map<std::string, api_key_row> keys;
+        std::map<std::string, hub_ca_row> cas;                       // by hub id
+        std::map<std::string, device_certificate_row> certificates;  // by device id
 
         void put(const device_row& d) {
             auto key = std::make_pair(d.hub_id, d.name);

@@ -133,6 +133,25 @@ CREATE TABLE api_keys (
     created_at_ms INTEGER NOT NULL
 ) STRICT;
 )sql",
+    // 3: the hubs' PKI. Each hub has one CA: made by iothub (its key kept here) or the
+    // customer's own (custom = 1, no key). A device has at most one certificate, issued by
+    // its hub's CA or set by the customer; a fingerprint (hex SHA-256 of the DER) names one
+    // device across every hub. Private keys of devices are never stored.
+    R"sql(
+CREATE TABLE hub_cas (
+    hub_id TEXT PRIMARY KEY,
+    cert_pem TEXT NOT NULL,
+    key_pem TEXT NOT NULL,
+    custom INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE device_certificates (
+    device_id TEXT PRIMARY KEY,
+    cert_pem TEXT NOT NULL,
+    fingerprint TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL CHECK (kind IN ('issued', 'custom'))
+) STRICT, WITHOUT ROWID;
+)sql",
 };
 
 std::int64_t read_version(connection& db) {

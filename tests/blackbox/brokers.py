@@ -102,6 +102,7 @@ class Broker(RawClients):
         self.host = "127.0.0.1"
         self.port = None
         self.api_url = None
+        self.mqtts_port = None  # iothub's MQTT-over-TLS listener
         self.proc = None
         self.starts = 0
         self.clients = []
@@ -126,6 +127,7 @@ class Broker(RawClients):
             ready.unlink()
         # The management API always listens on a free port: no test binds the default 8080.
         args = [str(binary), "serve", "--mqtt", "127.0.0.1:0", "--api", "127.0.0.1:0",
+                "--mqtts", "127.0.0.1:0",
                 "--data-dir", str(self.data_dir), "--ready-file", str(ready),
                 "--log-level", "warning"]
         for name, value in self.limits.items():
@@ -145,6 +147,8 @@ class Broker(RawClients):
                     self.host, self.port = host, int(port)
                     if "api" in info:
                         self.api_url = "http://" + info["api"]
+                    if "mqtts" in info:
+                        self.mqtts_port = int(info["mqtts"].rsplit(":", 1)[1])
                     return
                 except (ValueError, KeyError):
                     pass

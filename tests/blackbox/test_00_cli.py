@@ -25,11 +25,13 @@ def iothub_only(request):
 
 
 def with_free_api_port(args):
-    """`serve` arguments with the management API on a free port (unless the test chose one), so
-    no test binds the default 127.0.0.1:8080."""
+    """`serve` arguments with the management API and the TLS listener on free ports (unless the
+    test chose them), so no test binds the default 127.0.0.1:8080 or 127.0.0.1:8883."""
     args = list(args)
     if args[:1] == ["serve"] and "--api" not in args and "--help" not in args:
         args += ["--api", "127.0.0.1:0"]
+    if args[:1] == ["serve"] and "--mqtts" not in args and "--help" not in args:
+        args += ["--mqtts", "127.0.0.1:0"]
     return args
 
 
@@ -204,7 +206,7 @@ def test_bad_flag_value_is_error(tmp_path, flag, value):
 def test_ready_file_names_a_working_port(hubs):
     hub = hubs("--mqtt", "127.0.0.1:0")
     info = json.loads(hub.ready.read_text())
-    assert sorted(info) == ["api", "mqtt"], info
+    assert {"api", "mqtt"} <= set(info), info
     for key in ("mqtt", "api"):
         host, port = info[key].rsplit(":", 1)
         assert host == "127.0.0.1", info
@@ -271,6 +273,19 @@ def test_port_in_use(tmp_path):
     assert r.returncode != 0
     assert str(port) in r.stderr, r.stderr
     assert "in use" in r.stderr.lower(), r.stderr
+
+
+def test_port_held_by_another_iothub_is_in_use(hubs, tmp_path):
+    # The listeners share their port between workers (SO_REUSEPORT); a second process must
+    # still be refused the port, not silently handed half of the first one's clients.
+    first = hubs("--mqtt", "127.0.0.1:0")
+    r = run_iothub(["serve", "--mqtt", "127.0.0.1:%d" % first.port,
+                    "--data-dir", str(tmp_path / "second")])
+    assert r.returncode != 0
+    assert "in use" in r.stderr.lower(), r.stderr
+    first.check_running()
+    c = first.connected(4, "c00-still-mine")
+    c.disconnect()
 
 
 def oversized_publish_outcome(hub, size):

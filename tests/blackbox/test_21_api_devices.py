@@ -31,8 +31,11 @@ def test_create_device_fields(api, hub):
     name = unique("c21-fields")
     created = api.call("createDevice", hubId=hub["id"], name=name)
     assert "device" in created, created
-    # iothub issues no certificates (yet): the response has the device alone.
-    assert created.get("certificate") in (None, {}), created
+    # The hub's CA issued the device a certificate, with its key shown only now (the rest of
+    # the PKI: test_31_certificates_api.py).
+    cert = created.get("certificate")
+    assert cert and cert["crt"].startswith("-----BEGIN CERTIFICATE-----"), created
+    assert cert["key"].startswith("-----BEGIN RSA PRIVATE KEY-----"), created
     d = created["device"]
     missing = [f for f in DEVICE_FIELDS if f not in d or d[f] is None]
     assert not missing, "fields missing from the created device: %s\n%r" % (missing, d)
@@ -78,7 +81,7 @@ def test_server_generates_a_device_name(api, hub):
     assert r.status == 200, r
     dev = r.json["device"]
     assert dev["name"].startswith("device-") and len(dev["name"]) > 7, dev
-    assert "certificate" not in r.json or not r.json["certificate"], r.json
+    assert set(r.json["certificate"]) == {"crt", "key"}, r.json
     r2 = api.http("POST", "devices", {"hub_id": hub["id"], "name": ""})
     assert r2.status == 200, r2
     assert r2.json["device"]["name"].startswith("device-")

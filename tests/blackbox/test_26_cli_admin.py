@@ -176,6 +176,9 @@ def test_hub_and_device_options(server, api):
     dev = cli_json("device", "create", "--hub", hub["id"], "--name", unique("c26-opt-dev"),
                    "--allow-insecure", "--allow-multiple-connections", "--description", "cli",
                    "--message-filters", json.dumps(filters), *base, "-o", "json")
+    # The API's answer: the device and the certificate its hub issued (key shown only now).
+    assert dev["certificate"]["key"].startswith("-----BEGIN RSA PRIVATE KEY-----"), dev
+    dev = dev["device"]
     assert (dev["allow_insecure"], dev["allow_multiple_connections"], dev["description"]) == (
         True, True, "cli"), dev
     assert dev["message_filters"] == filters, dev

@@ -33,6 +33,11 @@ struct registry_env {
     std::atomic<std::uint64_t> now_ms{1737627984158};  // 2025-01-23T10:26:24.158Z
     hub::registry reg{*db, [this] { return now_ms.load(); }};
     created_key key = create_api_key(*db, "", "test");
+
+    // EC device keys, fast; `rsa` keeps the default (RSA-2048, as the hosted service).
+    explicit registry_env(bool rsa = false) {
+        if (!rsa) reg.set_device_key_type(pki::key_type::ec_p256);
+    }
 };
 
 struct http_response {

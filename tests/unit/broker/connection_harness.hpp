@@ -20,10 +20,16 @@ using mqtt::protocol_version;
 struct fake_transport final : transport {
     bool closed = false;
     int migrate_to = -1;
+    // What a TLS transport would report: set before CONNECT.
+    bool is_tls = false;
+    std::vector<std::string> certificates;  // the client's chain, leaf first, DER
+    std::string peer_address = "test";
     void wake_write() override {}
     void close() override { closed = true; }
     void migrate(unsigned w) override { migrate_to = static_cast<int>(w); }
-    std::string peer() const override { return "test"; }
+    std::string peer() const override { return peer_address; }
+    bool tls() const override { return is_tls; }
+    std::vector<std::string> peer_certificates() const override { return certificates; }
     void read_pending() override {}
 };
 

@@ -63,7 +63,7 @@ struct recording_gatekeeper final : gatekeeper {
     std::vector<std::pair<refusal, std::string>> refusals;
     std::vector<std::string> connects, disconnects, errors;
 
-    admission admit(worker&, const mqtt::connect& c, std::string_view) override {
+    admission admit(worker&, const mqtt::connect& c, const link_info&) override {
         admission a;
         if (c.client_id.rfind("dev-", 0) == 0 || c.client_id.rfind("other-", 0) == 0) {
             auto id = std::make_shared<client_identity>(rules);

@@ -30,6 +30,11 @@ TEST(config, defaults) {
     EXPECT_EQ(cfg.data_dir, "./data");
     EXPECT_EQ(cfg.mqtt.host, "127.0.0.1");
     EXPECT_EQ(cfg.mqtt.port, 1883);
+    EXPECT_EQ(cfg.mqtts, (listen_address{"127.0.0.1", 8883}));
+    EXPECT_EQ(cfg.tls_cert_file, "");
+    EXPECT_EQ(cfg.tls_key_file, "");
+    EXPECT_EQ(cfg.tls_min_version, tls_version::v1_2);
+    EXPECT_EQ(cfg.tls_handshake_timeout, 10u);
     EXPECT_EQ(cfg.workers, 0u);
     EXPECT_GE(cfg.worker_count(), 1u);
     EXPECT_EQ(cfg.log_level, logging_level::info);
@@ -60,6 +65,11 @@ TEST(config, file_sets_every_key) {
     temp_file file(R"(
 data_dir = "/var/lib/iothub"
 mqtt = "[::1]:0"
+mqtts = "0.0.0.0:8884"
+tls_cert_file = "/etc/iothub/server.pem"
+tls_key_file = "/etc/iothub/server.key"
+tls_min_version = "1.3"
+tls_handshake_timeout = 3
 workers = 4
 log_level = "debug"
 ready_file = "/run/iothub.ready"
@@ -83,6 +93,11 @@ retain_available = false
     auto cfg = load_config_file(file.path());
     EXPECT_EQ(cfg.data_dir, "/var/lib/iothub");
     EXPECT_EQ(cfg.mqtt, (listen_address{"::1", 0}));
+    EXPECT_EQ(cfg.mqtts, (listen_address{"0.0.0.0", 8884}));
+    EXPECT_EQ(cfg.tls_cert_file, "/etc/iothub/server.pem");
+    EXPECT_EQ(cfg.tls_key_file, "/etc/iothub/server.key");
+    EXPECT_EQ(cfg.tls_min_version, tls_version::v1_3);
+    EXPECT_EQ(cfg.tls_handshake_timeout, 3u);
     EXPECT_EQ(cfg.workers, 4u);
     EXPECT_EQ(cfg.worker_count(), 4u);
     EXPECT_EQ(cfg.log_level, logging_level::debug);
@@ -140,6 +155,10 @@ TEST(config, dev_hub_accepts_auto_true_false) {
 TEST(config, dev_hub_auto_opens_only_on_loopback) {
     config cfg;
     EXPECT_TRUE(cfg.dev_hub_open());
+    cfg.mqtts = parse_listen_address("0.0.0.0:8883");
+    EXPECT_FALSE(cfg.dev_hub_open());
+    cfg.mqtts = parse_listen_address("[::1]:8883");
+    EXPECT_TRUE(cfg.dev_hub_open());
     cfg.mqtt = parse_listen_address("0.0.0.0:1883");
     EXPECT_FALSE(cfg.dev_hub_open());
     cfg.dev_hub = dev_hub_mode::on;
@@ -193,6 +212,21 @@ TEST(config, config_key_is_flag_only) {
     EXPECT_STREQ(e.what(),
                  "test.toml:1: unknown key 'config': the config file can only be named on the "
                  "command line (--config)");
+}
+
+TEST(config, tls_min_version_accepts_1_2_and_1_3) {
+    EXPECT_EQ(parse_config("tls_min_version = \"1.2\"", "t").tls_min_version, tls_version::v1_2);
+    EXPECT_EQ(parse_config("tls_min_version = \"1.3\"", "t").tls_min_version, tls_version::v1_3);
+    // Unquoted, TOML reads a number: taken as meant.
+    EXPECT_EQ(parse_config("tls_min_version = 1.3", "t").tls_min_version, tls_version::v1_3);
+    EXPECT_EQ(parse_config("tls_min_version = 1.2", "t").tls_min_version, tls_version::v1_2);
+    EXPECT_STREQ(parse_error_of("tls_min_version = \"1.1\"").what(),
+                 "test.toml:1: tls_min_version: expected \"1.2\" or \"1.3\", got '1.1'");
+    EXPECT_STREQ(parse_error_of("tls_min_version = 1.0").what(),
+                 "test.toml:1: tls_min_version: expected \"1.2\" or \"1.3\", got a "
+                 "floating-point number");
+    EXPECT_STREQ(parse_error_of("tls_min_version = true").what(),
+                 "test.toml:1: tls_min_version: expected \"1.2\" or \"1.3\", got a boolean");
 }
 
 TEST(config, wrong_types_are_errors) {
@@ -263,6 +297,12 @@ INSTANTIATE_TEST_SUITE_P(
                    "test.toml:1: max_retained: must be between 0 and 4294967295, got -5"},
         range_case{"drop_log_interval = 0",
                    "test.toml:1: drop_log_interval: must be between 1 and 86400, got 0"},
+        range_case{"tls_handshake_timeout = 0",
+                   "test.toml:1: tls_handshake_timeout: must be between 1 and 3600, got 0"},
+        range_case{"tls_handshake_timeout = 3601",
+                   "test.toml:1: tls_handshake_timeout: must be between 1 and 3600, got 3601"},
+        range_case{"mqtts = \"127.0.0.1:65536\"",
+                   "test.toml:1: mqtts: port 65536 is out of range (0..65535)"},
         range_case{"mqtt = \"127.0.0.1:65536\"",
                    "test.toml:1: mqtt: port 65536 is out of range (0..65535)"},
         range_case{"data_dir = \"\"", "test.toml:1: data_dir: must not be empty"}));
@@ -334,10 +374,16 @@ TEST(config, describe_defaults) {
               "ready_file = \"\"\n"
               "\n# Listeners\n"
               "mqtt = \"127.0.0.1:1883\"\n"
+              "mqtts = \"127.0.0.1:8883\"\n"
               "api = \"127.0.0.1:8080\"\n"
               "dev_hub = \"auto\"\n"
               "region = \"fr-par\"\n"
               "endpoint = \"\"\n"
+              "\n# TLS\n"
+              "tls_cert_file = \"\"\n"
+              "tls_key_file = \"\"\n"
+              "tls_min_version = \"1.2\"\n"
+              "tls_handshake_timeout = 10\n"
               "\n# Storage\n"
               "data_dir = \"./data\"\n"
               "persistence = true\n"
@@ -371,6 +417,11 @@ TEST(config, describe_reads_back_to_the_same_config) {
     cfg.api = parse_listen_address("0.0.0.0:0");
     cfg.region = "nl-ams";
     cfg.endpoint = "iot.example.com";
+    cfg.mqtts = parse_listen_address("[::]:0");
+    cfg.tls_cert_file = "/etc/iothub/chain \"1\".pem";
+    cfg.tls_key_file = "key.pem";
+    cfg.tls_min_version = tls_version::v1_3;
+    cfg.tls_handshake_timeout = 3600;
     cfg.persistence = false;
     cfg.limits.max_queued_bytes = 123456789012;
     cfg.limits.retain_available = false;
@@ -392,7 +443,7 @@ TEST(config, reference_lists_every_key) {
         EXPECT_NE(reference.find("| `" + key + "` |"), std::string::npos) << key;
         ++keys;
     }
-    EXPECT_EQ(keys, 24);
+    EXPECT_EQ(keys, 29);
     EXPECT_NE(reference.find("`--config FILE`"), std::string::npos);
     EXPECT_NE(reference.find("`--dev-hub`, `--no-dev-hub`"), std::string::npos);
 }

@@ -39,15 +39,31 @@ TEST(reload, reloadable_keys_are_applied) {
     EXPECT_EQ(result.next.drop_log_interval, 1u);
 }
 
+TEST(reload, tls_keys_are_applied) {
+    temp_file file("");
+    auto running = load_config_file(file.path());
+    file.write(
+        "tls_cert_file = \"/etc/new.pem\"\ntls_key_file = \"/etc/new.key\"\n"
+        "tls_min_version = \"1.3\"\ntls_handshake_timeout = 2\n");
+    auto result = reload(running, file.path(), {});
+    EXPECT_EQ(result.applied,
+              (keys{"tls_cert_file", "tls_key_file", "tls_min_version", "tls_handshake_timeout"}));
+    EXPECT_TRUE(result.ignored.empty());
+    EXPECT_EQ(result.next.tls_cert_file, "/etc/new.pem");
+    EXPECT_EQ(result.next.tls_key_file, "/etc/new.key");
+    EXPECT_EQ(result.next.tls_min_version, tls_version::v1_3);
+    EXPECT_EQ(result.next.tls_handshake_timeout, 2u);
+}
+
 TEST(reload, restart_keys_are_ignored_and_keep_running_values) {
     temp_file file("");
     auto running = load_config_file(file.path());
     file.write(
         "data_dir = \"/elsewhere\"\nmqtt = \"0.0.0.0:1884\"\nworkers = 3\npersistence = false\n"
-        "dev_hub = true\nready_file = \"/tmp/r\"\nmax_retained = 7\n");
+        "dev_hub = true\nready_file = \"/tmp/r\"\nmax_retained = 7\nmqtts = \"0.0.0.0:1\"\n");
     auto result = reload(running, file.path(), {});
-    EXPECT_EQ(result.ignored,
-              (keys{"workers", "ready_file", "mqtt", "dev_hub", "data_dir", "persistence"}));
+    EXPECT_EQ(result.ignored, (keys{"workers", "ready_file", "mqtt", "mqtts", "dev_hub", "data_dir",
+                                    "persistence"}));
     EXPECT_EQ(result.applied, (keys{"max_retained"}));
     auto expected = running;
     expected.limits.max_retained = 7;

@@ -63,6 +63,16 @@ TEST(serve_options, every_flag_sets_its_key) {
                         "/srv/hub",
                         "--mqtt",
                         "0.0.0.0:0",
+                        "--mqtts",
+                        "[::1]:0",
+                        "--tls-cert-file",
+                        "/etc/c.pem",
+                        "--tls-key-file",
+                        "/etc/k.pem",
+                        "--tls-min-version",
+                        "1.3",
+                        "--tls-handshake-timeout",
+                        "2",
                         "--workers",
                         "2",
                         "--log-level",
@@ -101,6 +111,11 @@ TEST(serve_options, every_flag_sets_its_key) {
                         "--retain-available=no"});
     EXPECT_EQ(cfg.data_dir, "/srv/hub");
     EXPECT_EQ(cfg.mqtt, (listen_address{"0.0.0.0", 0}));
+    EXPECT_EQ(cfg.mqtts, (listen_address{"::1", 0}));
+    EXPECT_EQ(cfg.tls_cert_file, "/etc/c.pem");
+    EXPECT_EQ(cfg.tls_key_file, "/etc/k.pem");
+    EXPECT_EQ(cfg.tls_min_version, tls_version::v1_3);
+    EXPECT_EQ(cfg.tls_handshake_timeout, 2u);
     EXPECT_EQ(cfg.workers, 2u);
     EXPECT_EQ(cfg.log_level, logging_level::warning);
     EXPECT_EQ(cfg.ready_file, "/tmp/r.json");
@@ -149,6 +164,8 @@ TEST(serve_options, bad_flag_values_name_the_flag) {
               "--max-connections: must be between 0 and 4294967295, got 99999999999999999999");
     EXPECT_EQ(resolve_error({"--mqtt", "localhost:65536"}),
               "--mqtt: port 65536 is out of range (0..65535)");
+    EXPECT_EQ(resolve_error({"--tls-min-version", "1.1"}),
+              "--tls-min-version: expected \"1.2\" or \"1.3\", got '1.1'");
     EXPECT_EQ(resolve_error({"--persistence", "maybe"}),
               "--persistence: expected true or false, got 'maybe'");
     EXPECT_EQ(resolve_error({"--log-level", "loud"}),
@@ -185,13 +202,16 @@ TEST(serve_options, flags_lists_what_was_given) {
 TEST(serve_options, help_groups_options_and_shows_defaults) {
     serve_command command;
     auto help = command.help();
-    for (const char* group : {"General:", "Listeners:", "Storage:", "Limits:", "Logging:"}) {
+    for (const char* group :
+         {"General:", "Listeners:", "TLS:", "Storage:", "Limits:", "Logging:"}) {
         EXPECT_NE(help.find(group), std::string::npos) << group;
     }
     EXPECT_LT(help.find("Listeners:"), help.find("--mqtt ADDR:PORT"));
     EXPECT_LT(help.find("Limits:"), help.find("--max-packet-size BYTES"));
     EXPECT_NE(help.find("[default: 1048576 = 1 MiB]"), std::string::npos);
     EXPECT_NE(help.find("[default: 127.0.0.1:1883]"), std::string::npos);
+    EXPECT_NE(help.find("[default: 127.0.0.1:8883]"), std::string::npos);
+    EXPECT_LT(help.find("TLS:"), help.find("--tls-cert-file FILE"));
     EXPECT_NE(help.find("--max-keep-alive SECONDS"), std::string::npos);
     EXPECT_NE(help.find("--no-dev-hub"), std::string::npos);
     EXPECT_NE(help.find("--config FILE"), std::string::npos);

@@ -22,13 +22,27 @@ using testing::temp_dir;
 struct loaded {
     std::vector<hub_row> hubs;
     std::vector<device_row> devices;
+    std::vector<hub_ca_row> cas;
+    std::vector<device_certificate_row> certificates;
 };
 
 loaded load_all(registry_store& s) {
     loaded out;
     s.load([&](hub_row&& h) { out.hubs.push_back(std::move(h)); },
-           [&](device_row&& d) { out.devices.push_back(std::move(d)); });
+           [&](device_row&& d) { out.devices.push_back(std::move(d)); },
+           [&](hub_ca_row&& c) { out.cas.push_back(std::move(c)); },
+           [&](device_certificate_row&& c) { out.certificates.push_back(std::move(c)); });
     return out;
+}
+
+hub_ca_row ca(const std::string& hub_id, bool custom = false) {
+    return {hub_id, "-----BEGIN CERTIFICATE-----\nca of " + hub_id + "\n",
+            custom ? "" : "key of " + hub_id, custom};
+}
+
+device_certificate_row cert(const std::string& device_id, const std::string& fingerprint,
+                            const std::string& kind = "issued") {
+    return {device_id, "pem of " + device_id + " " + fingerprint, fingerprint, kind};
 }
 
 hub_row hub(const std::string& id) {
@@ -216,6 +230,89 @@ TEST_P(registry_store_test, api_keys) {
     EXPECT_EQ(store_->find_api_key_by_hash("hash-a"), std::nullopt);
 }
 
+TEST_P(registry_store_test, hub_cas_round_trip_and_replace) {
+    store_->put_hub_ca(hub("h2"), ca("h2"), false);
+    store_->put_hub_ca(hub("h1"), ca("h1"), false);
+    reopen();
+    auto all = load_all(*store_);
+    ASSERT_EQ(all.hubs.size(), 2u);
+    EXPECT_EQ(all.hubs[0], hub("h1"));
+    ASSERT_EQ(all.cas.size(), 2u);
+    EXPECT_EQ(all.cas[0], ca("h1"));
+    EXPECT_EQ(all.cas[1], ca("h2"));
+    hub_row changed = hub("h1");
+    changed.name = "custom now";
+    store_->put_hub_ca(changed, ca("h1", true), false);
+    reopen();
+    all = load_all(*store_);
+    EXPECT_EQ(all.hubs[0], changed);
+    EXPECT_EQ(all.cas[0], ca("h1", true));
+    EXPECT_EQ(all.cas.size(), 2u);
+    // The two-callback load still reads hubs and devices.
+    std::size_t hubs = 0;
+    store_->load([&](hub_row&&) { ++hubs; }, [](device_row&&) {});
+    EXPECT_EQ(hubs, 2u);
+}
+
+TEST_P(registry_store_test, device_certificates_are_unique_and_replaced) {
+    store_->put_hub(hub("h1"));
+    store_->put_device_certificate(device("d1", "h1", "a"), cert("d1", "f1"));
+    store_->put_device_certificate(device("d2", "h1", "b"), cert("d2", "f2", "custom"));
+    // Another device with a fingerprint in use: nothing is written, not even the device.
+    EXPECT_THROW(store_->put_device_certificate(device("d3", "h1", "c"), cert("d3", "f1")),
+                 std::runtime_error);
+    device_row renamed = device("d2", "h1", "b");
+    renamed.description = "changed";
+    EXPECT_THROW(store_->put_device_certificate(renamed, cert("d2", "f1")), std::runtime_error);
+    // The same device may take a new certificate, or keep its fingerprint.
+    store_->put_device_certificate(device("d1", "h1", "a"), cert("d1", "f3"));
+    store_->put_device_certificate(device("d1", "h1", "a"), cert("d1", "f3", "custom"));
+    reopen();
+    auto all = load_all(*store_);
+    ASSERT_EQ(all.devices.size(), 2u);
+    EXPECT_EQ(all.devices[1], device("d2", "h1", "b"));
+    ASSERT_EQ(all.certificates.size(), 2u);
+    EXPECT_EQ(all.certificates[0], cert("d1", "f3", "custom"));
+    EXPECT_EQ(all.certificates[1], cert("d2", "f2", "custom"));
+    // The old fingerprint is free again.
+    store_->put_device_certificate(device("d3", "h1", "c"), cert("d3", "f1"));
+    EXPECT_EQ(load_all(*store_).certificates.size(), 3u);
+}
+
+TEST_P(registry_store_test, a_custom_ca_drops_the_hubs_issued_certificates_only) {
+    store_->put_hub_ca(hub("h1"), ca("h1"), false);
+    store_->put_hub_ca(hub("h2"), ca("h2"), false);
+    store_->put_device_certificate(device("d1", "h1", "a"), cert("d1", "f1"));
+    store_->put_device_certificate(device("d2", "h1", "b"), cert("d2", "f2", "custom"));
+    store_->put_device_certificate(device("d3", "h2", "a"), cert("d3", "f3"));
+    store_->put_hub_ca(hub("h1"), ca("h1", true), true);
+    reopen();
+    const auto all = load_all(*store_);
+    ASSERT_EQ(all.certificates.size(), 2u);
+    EXPECT_EQ(all.certificates[0].device_id, "d2");
+    EXPECT_EQ(all.certificates[1].device_id, "d3");
+    EXPECT_EQ(all.devices.size(), 3u);
+}
+
+TEST_P(registry_store_test, erasing_takes_cas_and_certificates_along) {
+    store_->put_hub_ca(hub("h1"), ca("h1"), false);
+    store_->put_hub_ca(hub("h2"), ca("h2"), false);
+    store_->put_device_certificate(device("d1", "h1", "a"), cert("d1", "f1"));
+    store_->put_device_certificate(device("d2", "h2", "a"), cert("d2", "f2"));
+    store_->put_device_certificate(device("d3", "h2", "b"), cert("d3", "f3"));
+    store_->erase_hub("h1");
+    store_->erase_device("d2");
+    reopen();
+    const auto all = load_all(*store_);
+    ASSERT_EQ(all.cas.size(), 1u);
+    EXPECT_EQ(all.cas[0].hub_id, "h2");
+    ASSERT_EQ(all.certificates.size(), 1u);
+    EXPECT_EQ(all.certificates[0].device_id, "d3");
+    // Their fingerprints can be used again.
+    store_->put_device_certificate(device("d4", "h2", "c"), cert("d4", "f1"));
+    store_->put_device_certificate(device("d5", "h2", "d"), cert("d5", "f2"));
+}
+
 INSTANTIATE_TEST_SUITE_P(both, registry_store_test, ::testing::Values("sqlite", "memory"),
                          [](const auto& info) { return info.param; });
 
@@ -284,12 +381,35 @@ TEST(sqlite_registry, upgrades_a_version_1_database) {
     const std::string db = dir.sub(sqlite_file_name);
     sqlite_exec(db,
                 "DROP TABLE hubs; DROP TABLE devices; DROP TABLE device_filter_topics; "
-                "DROP TABLE api_keys; UPDATE meta SET value = 1 WHERE key = 'schema_version'");
+                "DROP TABLE api_keys; DROP TABLE hub_cas; DROP TABLE device_certificates; "
+                "UPDATE meta SET value = 1 WHERE key = 'schema_version'");
     auto registry = open_sqlite_registry(dir.str());
     registry->put_hub(hub("h1"));
     EXPECT_EQ(load_all(*registry).hubs.size(), 1u);
-    EXPECT_EQ(sqlite_int(db, "SELECT value FROM meta WHERE key = 'schema_version'"), 2);
+    EXPECT_EQ(sqlite_int(db, "SELECT value FROM meta WHERE key = 'schema_version'"),
+              sqlite::schema_version);
     EXPECT_EQ(sqlite_int(db, "SELECT count(*) FROM retained"), 1);
+}
+
+TEST(sqlite_registry, upgrades_a_version_2_registry_keeping_it) {
+    temp_dir dir;
+    {
+        auto registry = open_sqlite_registry(dir.str());
+        registry->put_hub(hub("h1"));
+        registry->put_device(device("d1", "h1", "a"));
+    }
+    const std::string db = dir.sub(sqlite_file_name);
+    sqlite_exec(db,
+                "DROP TABLE hub_cas; DROP TABLE device_certificates; "
+                "UPDATE meta SET value = 2 WHERE key = 'schema_version'");
+    auto registry = open_sqlite_registry(dir.str());
+    const auto all = load_all(*registry);
+    EXPECT_EQ(all.hubs.size(), 1u);
+    EXPECT_EQ(all.devices.size(), 1u);
+    EXPECT_TRUE(all.cas.empty());
+    registry->put_hub_ca(hub("h1"), ca("h1"), false);
+    EXPECT_EQ(sqlite_int(db, "SELECT count(*) FROM hub_cas"), 1);
+    EXPECT_EQ(sqlite_int(db, "SELECT value FROM meta WHERE key = 'schema_version'"), 3);
 }
 
 TEST(sqlite_registry, refuses_a_file_that_is_not_a_directory) {
