@@ -291,7 +291,7 @@ bool connection::permitted(std::string_view topic, std::uint8_t qos, bool retain
 }
 
 void connection::report_refusal(refusal why, std::string_view topic) {
-    log_event(1, "client '" + client_id_ + "': refused by its rules (" + std::string(topic) + ")");
+    // No log line per packet: the hub event (rate-limited per device) records it.
     if (!identity_) return;
     if (auto* g = worker_.owner().get_gatekeeper()) g->refused(worker_, *identity_, why, topic);
 }

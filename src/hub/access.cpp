@@ -1,7 +1,8 @@
 #include "hub/access.hpp"
 
+#include "hub/templates.hpp"
+
 #include <algorithm>
-#include <cctype>
 
 #include "broker/broker.hpp"
 #include "broker/connection.hpp"
@@ -15,12 +16,6 @@ namespace {
 constexpr std::string_view dev_hub = "default";
 // Certificates a client may present (leaf and intermediates); more is refused unread.
 constexpr int max_certificate_chain = 8;
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-    return s;
-}
 
 broker::topic_rule make_rule(const filter_rule& r, const hub_record& h, const device_record& d) {
     broker::topic_rule out;
@@ -48,30 +43,20 @@ const char* refusal_text(broker::refusal r) {
 }  // namespace
 
 std::string expand_templates(std::string_view topic, const hub_record& h, const device_record& d) {
-    std::string out;
-    out.reserve(topic.size());
-    std::size_t pos = 0;
-    while (pos < topic.size()) {
-        const auto open = topic.find("{{", pos);
-        if (open == std::string_view::npos) break;
-        const auto close = topic.find("}}", open + 2);
-        if (close == std::string_view::npos) break;
-        const auto name = trim(topic.substr(open + 2, close - open - 2));
-        const std::string* value = name == "hub.id"        ? &h.id
-                                   : name == "hub.name"    ? &h.name
-                                   : name == "device.id"   ? &d.id
-                                   : name == "device.name" ? &d.name
-                                                           : nullptr;
-        out.append(topic.substr(pos, open - pos));
-        if (value != nullptr) {
-            out += *value;
-        } else {
-            out.append(topic.substr(open, close + 2 - open));  // not a template: kept as is
-        }
-        pos = close + 2;
-    }
-    out.append(topic.substr(pos));
-    return out;
+    std::string why;
+    auto out = substitute_templates(
+        topic,
+        [&](std::string_view name) -> std::optional<std::string_view> {
+            if (name == "hub.id") return h.id;
+            if (name == "hub.name") return h.name;
+            if (name == "device.id") return d.id;
+            if (name == "device.name") return d.name;
+            return std::nullopt;
+        },
+        why);
+    // The registry stores only filters whose templates are known and closed; anything else
+    // (a record from elsewhere) is kept as written, matching nothing it did not name.
+    return out ? std::move(*out) : std::string(topic);
 }
 
 broker::identity_ptr make_identity(const hub_record& h, const device_record& d, bool insecure) {

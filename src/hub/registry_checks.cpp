@@ -1,5 +1,7 @@
 #include "hub/registry_checks.hpp"
 
+#include "hub/templates.hpp"
+
 #include <algorithm>
 
 #include "mqtt/topic.hpp"
@@ -46,43 +48,18 @@ std::optional<argument_error> check_name(std::string_view name, std::string_view
     return std::nullopt;
 }
 
-bool known_template(std::string_view name) {
-    return name == "hub.id" || name == "hub.name" || name == "device.id" || name == "device.name";
-}
-
-std::string_view trim_spaces(std::string_view s) {
-    const auto first = s.find_first_not_of(" \t");
-    if (first == std::string_view::npos) return {};
-    return s.substr(first, s.find_last_not_of(" \t") - first + 1);
-}
-
-// Replaces each {{ template }} by one plain character standing for its value, so the rest
-// can be checked as an MQTT filter. Sets `why` and returns nullopt for an unclosed or
-// unknown template.
+// Each {{ template }} read as one plain character standing for its value, so the rest can
+// be checked as an MQTT filter.
 std::optional<std::string> opaque_templates(std::string_view topic, std::string& why) {
-    std::string out;
-    std::size_t pos = 0;
-    for (;;) {
-        const auto open = topic.find("{{", pos);
-        if (open == std::string_view::npos) {
-            out.append(topic.substr(pos));
-            return out;
-        }
-        const auto close = topic.find("}}", open + 2);
-        if (close == std::string_view::npos) {
-            why = "a '{{' template is not closed by '}}'";
-            return std::nullopt;
-        }
-        const auto name = trim_spaces(topic.substr(open + 2, close - open - 2));
-        if (!known_template(name)) {
-            why = "unknown template '" + std::string(name) +
-                  "'; known: hub.id, hub.name, device.id, device.name";
-            return std::nullopt;
-        }
-        out.append(topic.substr(pos, open - pos));
-        out += 'v';
-        pos = close + 2;
-    }
+    return substitute_templates(
+        topic,
+        [](std::string_view name) -> std::optional<std::string_view> {
+            const bool known = name == "hub.id" || name == "hub.name" || name == "device.id" ||
+                               name == "device.name";
+            if (!known) return std::nullopt;
+            return std::string_view("v");
+        },
+        why);
 }
 
 std::optional<argument_error> check_filter_topic(const std::string& topic, std::string field) {

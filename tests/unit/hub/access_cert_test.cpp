@@ -7,6 +7,7 @@
 #include <chrono>
 
 #include "hub/access_fixture.hpp"
+#include "hub/pki_helpers.hpp"
 #include "pki/pki.hpp"
 
 namespace iothub::hub {
@@ -17,17 +18,8 @@ using testing::hub_fixture;
 using testing::protocol_version;
 using testing::publishes;
 
-std::uint64_t wall_ms() {
-    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                          std::chrono::system_clock::now().time_since_epoch())
-                                          .count());
-}
-
-pki::subject named(std::string cn) {
-    pki::subject s;
-    s.common_name = std::move(cn);
-    return s;
-}
+using testing::named;
+using testing::wall_ms;
 
 std::string der(const std::string& pem) {
     const auto info = pki::parse_pem(pem);

@@ -7,6 +7,7 @@
 
 #include "hub/registry.hpp"
 #include "hub/registry_fixture.hpp"
+#include "hub/pki_helpers.hpp"
 #include "pki/pki.hpp"
 #include "store/registry_store.hpp"
 #include "store/temp_dir.hpp"
@@ -19,17 +20,8 @@ using testing::mine;
 using testing::registry_test;
 using testing::theirs;
 
-std::uint64_t wall_ms() {
-    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                          std::chrono::system_clock::now().time_since_epoch())
-                                          .count());
-}
-
-pki::subject named(std::string cn) {
-    pki::subject s;
-    s.common_name = std::move(cn);
-    return s;
-}
+using testing::named;
+using testing::wall_ms;
 
 // A customer's CA and a proof of possession for `hub_id`.
 struct custom_ca {
