@@ -74,6 +74,7 @@ struct drop_counters {
     std::atomic<std::uint64_t> connections_refused{0};  // max connections
     std::atomic<std::uint64_t> protocol_errors{0};     // connections closed for bad input
     std::atomic<std::uint64_t> tls_handshake_failures{0};  // failed, timed out or garbage
+    std::atomic<std::uint64_t> ws_handshake_failures{0};   // WebSocket upgrades refused
 };
 
 using clock_fn = std::function<std::uint64_t()>;  // wall-clock milliseconds

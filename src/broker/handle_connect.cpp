@@ -95,8 +95,10 @@ bool connection::handle_connect(mqtt::connect& c) {
     }
     client_id_ = std::move(adm.client_id);
 
-    // Client identifier (3.1.1 section 3.1.3.1, 5.0 section 3.1.3.1).
-    bool assigned = false;
+    // Client identifier (3.1.1 section 3.1.3.1, 5.0 section 3.1.3.1). An empty one is assigned
+    // by the server: the device's id when the hub named the client, a random one otherwise;
+    // either way an MQTT 5 client learns it from the CONNACK (5.0 section 3.2.2.3.7).
+    bool assigned = c.client_id.empty();
     if (client_id_.empty()) {
         if (version_ == mqtt::protocol_version::v31 ||
             (version_ == mqtt::protocol_version::v311 && !c.clean_start)) {
@@ -108,7 +110,6 @@ bool connection::handle_connect(mqtt::connect& c) {
         do {
             client_id_ = random_client_id();
         } while (worker_.owner().owner_of(adm.hub, client_id_) != worker_.index());
-        assigned = true;
     }
 
     const unsigned owner = worker_.owner().owner_of(adm.hub, client_id_);

@@ -109,7 +109,8 @@ bool config::dev_hub_open() const {
     case dev_hub_mode::off: return false;
     case dev_hub_mode::automatic: break;
     }
-    return mqtt.is_loopback() && mqtts.is_loopback() && api.is_loopback();
+    return mqtt.is_loopback() && mqtts.is_loopback() && ws.is_loopback() && wss.is_loopback() &&
+           api.is_loopback();
 }
 
 config_error::config_error(const std::string& message, std::string path, std::size_t line,

@@ -50,6 +50,10 @@ struct config {
     std::string data_dir = "./data";
     listen_address mqtt{"127.0.0.1", 1883};
     listen_address mqtts{"127.0.0.1", 8883};  // MQTT over TLS
+    listen_address ws{"127.0.0.1", 8083};     // MQTT over WebSocket; may be off
+    listen_address wss{"127.0.0.1", 8084};    // MQTT over WebSocket over TLS; may be off
+    std::string ws_path = "/mqtt";            // the WebSocket listeners' request path
+    std::string ws_origins;  // comma-separated Origin values accepted; empty = any
     listen_address api{"127.0.0.1", 8080};
     std::string region = "fr-par";  // the IoT API region served
     std::string endpoint;           // public MQTT host name in hubs; empty = the mqtt host
@@ -63,6 +67,9 @@ struct config {
     std::string tls_key_file;
     tls_version tls_min_version = tls_version::v1_2;
     std::uint32_t tls_handshake_timeout = 10;  // seconds
+    // PEM file of certificate revocation lists checked against client certificates; re-read
+    // on every SIGHUP. Empty = none.
+    std::string tls_crl_file;
     limits_config limits;
     bool persistence = true;
     std::uint32_t drop_log_interval = 10;  // seconds

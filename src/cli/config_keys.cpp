@@ -170,12 +170,12 @@ key_spec string_key(const key_meta& meta, Access access, Parse parse, Format for
 
 // A listener address key: ADDR:PORT in the file and on the command line.
 template <class Access>
-key_spec address_key(const key_meta& meta, Access access) {
+key_spec address_key(const key_meta& meta, Access access, bool may_be_off = false) {
     return string_key(
         meta, access,
-        [](std::string_view text) {
+        [may_be_off](std::string_view text) {
             try {
-                return parse_listen_address(text);
+                return parse_listen_address(text, may_be_off);
             } catch (const std::invalid_argument& e) {
                 throw value_error(e.what());
             }
@@ -322,6 +322,50 @@ std::vector<key_spec> build_keys() {
          .help = "MQTT over TLS; same forms as mqtt; port 0 picks a free port"},
         [](auto& c) -> auto& { return c.mqtts; }));
     keys.push_back(address_key(
+        {.name = "ws",
+         .group = listeners,
+         .value_name = "ADDR:PORT",
+         .help = "MQTT over WebSocket (subprotocol mqtt, path ws_path); same forms as mqtt, or "
+                 "off"},
+        [](auto& c) -> auto& { return c.ws; }, true));
+    keys.push_back(address_key(
+        {.name = "wss",
+         .group = listeners,
+         .value_name = "ADDR:PORT",
+         .help = "MQTT over WebSocket over TLS, with mqtts' certificate; same forms as mqtt, "
+                 "or off"},
+        [](auto& c) -> auto& { return c.wss; }, true));
+    keys.push_back(string_key(
+        {.name = "ws_path",
+         .group = listeners,
+         .value_name = "PATH",
+         .help = "Request path of the WebSocket listeners; other paths get 404",
+         .reloadable = true},
+        [](auto& c) -> auto& { return c.ws_path; },
+        [](std::string_view text) {
+            if (text.empty() || text.front() != '/' ||
+                std::any_of(text.begin(), text.end(), [](char ch) {
+                    return static_cast<unsigned char>(ch) <= ' ' || ch == '?' || ch == '#' ||
+                           static_cast<unsigned char>(ch) >= 0x7f;
+                }))
+                throw value_error("expected a path such as /mqtt (no spaces, '?' or '#'), got " +
+                                  quoted(text));
+            return std::string(text);
+        },
+        [](const std::string& value) { return value; }));
+    keys.push_back(string_key(
+        {.name = "ws_origins",
+         .group = listeners,
+         .value_name = "LIST",
+         .help = "Origins a browser may connect from over ws/wss, comma-separated, as "
+                 "https://app.example.com; a request with another Origin header gets 403; "
+                 "requests without one (devices) are always accepted; empty = any origin",
+         .default_note = "any",
+         .reloadable = true},
+        [](auto& c) -> auto& { return c.ws_origins; },
+        [](std::string_view text) { return std::string(text); },
+        [](const std::string& value) { return value; }));
+    keys.push_back(address_key(
         {.name = "api",
          .group = listeners,
          .value_name = "ADDR:PORT",
@@ -386,6 +430,17 @@ std::vector<key_spec> build_keys() {
                  "connecting is disconnected (1..3600)",
          .reloadable = true},
         [](auto& c) -> auto& { return c.tls_handshake_timeout; }, 1, 3600));
+    keys.push_back(string_key(
+        {.name = "tls_crl_file",
+         .group = tls,
+         .value_name = "FILE",
+         .help = "Certificate revocation lists, PEM (one or more): a client certificate listed "
+                 "by a CRL of its issuer is refused; empty = none; re-read on SIGHUP",
+         .default_note = "none",
+         .reloadable = true},
+        [](auto& c) -> auto& { return c.tls_crl_file; },
+        [](std::string_view text) { return std::string(text); },
+        [](const std::string& value) { return value; }));
 
     keys.push_back(string_key(
         {.name = "data_dir",

@@ -44,6 +44,7 @@ std::uint16_t parse_port(std::string_view text, std::string_view whole) {
 }  // namespace
 
 std::string listen_address::to_string() const {
+    if (!enabled()) return "off";
     auto port_text = std::to_string(port);
     if (is_ipv6()) {
         return "[" + host + "]:" + port_text;
@@ -56,6 +57,9 @@ bool listen_address::is_ipv6() const {
 }
 
 bool listen_address::is_loopback() const {
+    if (!enabled()) {
+        return true;
+    }
     if (host == "localhost") {
         return true;
     }
@@ -78,8 +82,11 @@ bool listen_address::is_loopback() const {
     return false;
 }
 
-listen_address parse_listen_address(std::string_view text) {
+listen_address parse_listen_address(std::string_view text, bool may_be_off) {
     const std::string whole(text);
+    if (may_be_off && text == "off") {
+        return {};
+    }
     if (text.empty()) {
         throw std::invalid_argument("empty address; " + std::string(forms));
     }

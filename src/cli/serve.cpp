@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -19,6 +20,7 @@
 #include "hub/access.hpp"
 #include "hub/registry.hpp"
 #include "net/server.hpp"
+#include "pki/crl.hpp"
 #include "pki/pki.hpp"
 #include "store/registry_store.hpp"
 #include "store/sqlite_store.hpp"
@@ -69,17 +71,38 @@ broker::limits to_broker_limits(const config& cfg) {
     return l;
 }
 
-void write_ready_file(const std::string& path, const std::string& mqtt, const std::string& api,
-                      const std::string& mqtts) {
+// The bound address of each listener that is on, by its key ("mqtt", "api", …).
+using bound_listeners = std::vector<std::pair<std::string, std::string>>;
+
+void write_ready_file(const std::string& path, const bound_listeners& bound) {
     // Written whole, then renamed, so a reader never sees half a file.
     const std::string tmp = path + ".tmp";
     {
         std::ofstream f(tmp, std::ios::trunc);
         if (!f) throw std::runtime_error("cannot write ready file " + tmp);
-        f << "{\"mqtt\":\"" << mqtt << "\",\"api\":\"" << api << "\",\"mqtts\":\"" << mqtts
-          << "\"}\n";
+        f << "{";
+        for (std::size_t i = 0; i < bound.size(); ++i)
+            f << (i == 0 ? "" : ",") << "\"" << bound[i].first << "\":\"" << bound[i].second
+              << "\"";
+        f << "}\n";
     }
     std::filesystem::rename(tmp, path);
+}
+
+net::websocket_settings websocket_settings_of(const config& cfg) {
+    net::websocket_settings ws;
+    ws.path = cfg.ws_path;
+    std::string_view list = cfg.ws_origins;
+    while (!list.empty()) {
+        const auto comma = list.find(',');
+        auto item = list.substr(0, comma);
+        while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+        while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+        if (!item.empty()) ws.origins.emplace_back(item);
+        if (comma == std::string_view::npos) break;
+        list.remove_prefix(comma + 1);
+    }
+    return ws;
 }
 
 std::string read_pem_file(const std::string& key, const std::string& path) {
@@ -137,6 +160,36 @@ tls_material load_tls(const config& cfg) {
     m.ca_created = !existed;
     m.settings.origin = "the server certificate in " + cfg.data_dir;
     return m;
+}
+
+// The client certificates' revocation lists of tls_crl_file; null when it is empty. Throws,
+// naming the file, when it cannot be read or holds anything but usable CRLs. A CRL past its
+// next update is still applied (revocation does not expire), with a warning.
+pki::crl_set_ptr load_crls(const config& cfg) {
+    if (cfg.tls_crl_file.empty()) return nullptr;
+    const std::string pem = read_pem_file("tls_crl_file", cfg.tls_crl_file);
+    pki::crl_set_ptr crls;
+    try {
+        crls = std::make_shared<const pki::crl_set>(pki::crl_set::from_pem(pem));
+    } catch (const pki::error& e) {
+        throw std::runtime_error("tls_crl_file " + cfg.tls_crl_file + ": " + e.what());
+    }
+    std::size_t revoked = 0;
+    for (const auto& c : crls->crls()) revoked += c.revoked;
+    spdlog::info("tls_crl_file {}: {} CRLs, {} revoked certificates", cfg.tls_crl_file,
+                 crls->crls().size(), revoked);
+    for (const auto& c : crls->expired(wall_clock_ms())) {
+        const std::time_t next = static_cast<std::time_t>(c.next_update_ms / 1000);
+        char when[32] = "?";
+        std::tm tm{};
+        if (gmtime_r(&next, &tm) != nullptr)
+            std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        spdlog::warn(
+            "tls_crl_file {}: the CRL of {} is past its next update ({}); still applied, "
+            "revocation does not expire: publish a new one",
+            cfg.tls_crl_file, c.issuer, when);
+    }
+    return crls;
 }
 
 }  // namespace
@@ -205,29 +258,40 @@ int run_serve(const serve_options& options) {
         throw std::runtime_error("cannot prepare the TLS server certificate in " + cfg.data_dir +
                                  ": " + e.what());
     }
+    access.set_crls(load_crls(cfg));
     const std::string mqtts_addr = srv.listen_mqtts({cfg.mqtts.host, cfg.mqtts.port}, tls.settings);
+    bound_listeners bound{{"mqtt", mqtt_addr}, {"mqtts", mqtts_addr}};
+    if (cfg.ws.enabled())
+        bound.emplace_back("ws", srv.listen_ws({cfg.ws.host, cfg.ws.port}, websocket_settings_of(cfg)));
+    if (cfg.wss.enabled())
+        bound.emplace_back("wss", srv.listen_wss({cfg.wss.host, cfg.wss.port},
+                                                 websocket_settings_of(cfg), tls.settings));
     api::api_options api_opts;
     api_opts.region = cfg.region;
     api_opts.endpoint = cfg.endpoint.empty() ? cfg.mqtt.host : cfg.endpoint;
     api_opts.server_ca_pem = tls.ca_pem;  // empty when the certificate comes from files
     api::api_server api_srv(registry, *registry_db, api_opts);
     const std::string api_addr = api_srv.listen(cfg.api.host, cfg.api.port);
+    bound.emplace_back("api", api_addr);
     const auto token = api::ensure_admin_token(*registry_db, cfg.data_dir);
     if (token.created)
         spdlog::info("API admin token written to {} (readable by this user only)", token.path);
     srv.start();
     api_srv.start();
-    spdlog::info(
-        "iothub listening: mqtt {}, mqtts {}, api http://{}/iot/v1/regions/{} ({} "
-        "workers{})",
-        mqtt_addr, mqtts_addr, api_addr, cfg.region, b.worker_count(),
-        cfg.dev_hub_open() ? ", open development hub 'default'" : "");
+    std::string listening;
+    for (const auto& [key, addr] : bound) {
+        if (key == "api") continue;
+        listening += key + " " + addr + ", ";
+    }
+    spdlog::info("iothub listening: {}api http://{}/iot/v1/regions/{} ({} workers{})", listening,
+                 api_addr, cfg.region, b.worker_count(),
+                 cfg.dev_hub_open() ? ", open development hub 'default'" : "");
     if (!tls.ca_path.empty())
         spdlog::info(
             "mqtts: server certificate issued by iothub's server CA{}; clients verify "
             "the server with {}",
             tls.ca_created ? ", created now" : "", tls.ca_path);
-    if (!cfg.ready_file.empty()) write_ready_file(cfg.ready_file, mqtt_addr, api_addr, mqtts_addr);
+    if (!cfg.ready_file.empty()) write_ready_file(cfg.ready_file, bound);
 
     for (;;) {
         // Between signals, the devices' last activity goes to the store every 30 s.
@@ -245,6 +309,7 @@ int run_serve(const serve_options& options) {
                 auto lim = to_broker_limits(cfg);
                 lim.dev_hub_open = b.config()->dev_hub_open;  // decided at start
                 b.set_limits(lim);
+                srv.set_websocket(websocket_settings_of(cfg));
                 for (const auto& k : result.ignored)
                     spdlog::warn("reload: '{}' changes only after a restart", k);
                 spdlog::info("configuration reloaded ({} keys changed)", result.applied.size());
@@ -258,6 +323,13 @@ int run_serve(const serve_options& options) {
                 spdlog::info("mqtts: certificates reloaded; new connections use them");
             } catch (const std::exception& e) {
                 spdlog::error("mqtts: certificate reload failed, keeping the running ones: {}",
+                              e.what());
+            }
+            // Revocation lists likewise; connected clients stay, new CONNECTs use them.
+            try {
+                access.set_crls(load_crls(cfg));
+            } catch (const std::exception& e) {
+                spdlog::error("tls_crl_file: reload failed, keeping the running CRLs: {}",
                               e.what());
             }
             continue;

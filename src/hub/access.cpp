@@ -192,8 +192,12 @@ broker::admission access::admit_certificate(broker::worker& w, const mqtt::conne
     const auto leaf = pki::parse_der(chain.front(), &why);
     if (!leaf) return refuse_certificate(w, c, {}, "invalid device certificate", why);
 
-    // 1. The device's own certificate, issued or custom: only its dates are checked (a
-    //    custom one need not chain to anything known).
+    // Revocation lists, as they are now: a CONNECT uses one set throughout.
+    const pki::crl_set_ptr crls = crls_.load();
+    const pki::crl_set* revocation = crls && !crls->empty() ? crls.get() : nullptr;
+
+    // 1. The device's own certificate, issued or custom: only its dates and revocation are
+    //    checked (a custom one need not chain to anything known).
     if (const auto dev = registry_.find_device_by_certificate(leaf->fingerprint)) {
         if (now < leaf->not_before_ms) {
             return refuse(w, dev->hub_id, dev->id, "invalid device certificate",
@@ -202,6 +206,19 @@ broker::admission access::admit_certificate(broker::worker& w, const mqtt::conne
         if (now > leaf->not_after_ms) {
             return refuse(w, dev->hub_id, dev->id, "invalid device certificate",
                           "certificate has expired");
+        }
+        // Its issuer, when a hub's CA (an issued certificate, or a custom one under a hub's
+        // custom CA), proves a CRL is its own; else one the client sent that signed it.
+        if (revocation != nullptr) {
+            std::vector<std::string> issuers;
+            for (const auto& ca : registry_.cas_with_subject(leaf->issuer_hash)) {
+                for (auto& cert : pki::parse_pem_bundle(ca->cert_pem))
+                    issuers.push_back(std::move(cert.der));
+            }
+            const std::vector<std::string> sent(chain.begin() + 1, chain.end());
+            std::string revoked;
+            if (revocation->revoked(chain.front(), issuers, sent, &revoked))
+                return refuse(w, dev->hub_id, dev->id, "invalid device certificate", revoked);
         }
         return admit_device(w, c, dev, identified_by::certificate);
     }
@@ -227,17 +244,23 @@ broker::admission access::admit_certificate(broker::worker& w, const mqtt::conne
     }
     std::vector<hub_ca_ptr> verified;
     std::string failure;
+    std::string failure_hub = candidates.front()->hub_id;
+    bool revoked = false;
     for (const auto& ca : candidates) {
-        const auto v = pki::verify_client_chain(chain, ca->cert_pem, now, max_certificate_chain);
+        const auto v =
+            pki::verify_client_chain(chain, ca->cert_pem, now, max_certificate_chain, revocation);
         if (v.result == pki::verdict::ok) {
             verified.push_back(ca);
-        } else if (failure.empty()) {
+        } else if (failure.empty() || (v.result == pki::verdict::revoked && !revoked)) {
+            // A revocation is the reason worth telling (to the hub whose CA it concerns),
+            // whatever another CA said.
             failure = v.detail;
+            revoked = v.result == pki::verdict::revoked;
+            if (revoked) failure_hub = ca->hub_id;
         }
     }
     if (verified.empty()) {
-        return refuse_certificate(w, c, candidates.front()->hub_id, "invalid device certificate",
-                                  failure);
+        return refuse_certificate(w, c, failure_hub, "invalid device certificate", failure);
     }
     // iothub's own CAs identify devices by fingerprint only: a certificate they signed that
     // no device holds any more (renewed, deleted) is refused.

@@ -3,6 +3,7 @@
 // device's filters and its hub's plan), the hub events this raises, presence, and the live
 // effect of registry changes on connected devices.
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -13,6 +14,7 @@
 #include "broker/gatekeeper.hpp"
 #include "hub/events.hpp"
 #include "hub/registry.hpp"
+#include "pki/crl.hpp"
 
 namespace iothub::broker {
 class broker;
@@ -57,6 +59,11 @@ public:
 
     event_publisher& events() noexcept { return events_; }
 
+    // The certificate revocation lists every client certificate is checked against (any
+    // thread; null: none). The next CONNECT uses them; connected clients stay connected.
+    void set_crls(pki::crl_set_ptr crls) { crls_.store(std::move(crls)); }
+    pki::crl_set_ptr crls() const { return crls_.load(); }
+
 private:
     // How the device was identified at CONNECT.
     enum class identified_by : std::uint8_t { client_id, username, certificate };
@@ -90,6 +97,8 @@ private:
     registry& registry_;
     clock_fn clock_;
     event_publisher events_;
+    // Replaced whole by set_crls, read by workers at CONNECT.
+    std::atomic<pki::crl_set_ptr> crls_;
 
     struct device_presence {
         std::string hub_id;

@@ -20,6 +20,7 @@
 #include "broker/output_queue.hpp"
 #include "broker/worker.hpp"
 #include "net/tls.hpp"
+#include "net/websocket.hpp"
 
 namespace iothub::net {
 
@@ -32,6 +33,22 @@ using socket_type = asio::basic_stream_socket<tcp, asio::io_context::executor_ty
 namespace {
 
 struct worker_loop;
+
+enum class listener_kind : std::uint8_t { mqtt, mqtts, ws, wss };
+
+// A WebSocket connection's state beside the byte stream (net/websocket.hpp): the opening
+// handshake, then the frame decoder, and the frames the server owes the client.
+struct ws_state {
+    explicit ws_state(std::shared_ptr<const ws::upgrade_policy> p, std::uint64_t max_frame)
+        : policy(std::move(p)), decoder(max_frame) {}
+    std::shared_ptr<const ws::upgrade_policy> policy;  // until the handshake is decided
+    std::string head;                                  // the request head so far
+    bool open = false;                                 // 101 sent: frames both ways
+    ws::frame_decoder decoder;
+    std::string control_out;  // the handshake's answer and pongs, ahead of the next data
+    std::string final_frame;  // the close frame, sent after the last data
+    std::vector<ws::frame_decoder::control> controls;  // scratch
+};
 
 // One TCP connection, plain or TLS: owns the socket and the protocol handler, moves bytes
 // between them.
@@ -47,7 +64,8 @@ struct worker_loop;
 class tcp_connection final : public broker::transport,
                              public std::enable_shared_from_this<tcp_connection> {
 public:
-    tcp_connection(worker_loop& loop, socket_type socket, tls_session tls = {});
+    tcp_connection(worker_loop& loop, socket_type socket, tls_session tls = {},
+                   std::unique_ptr<ws_state> ws = nullptr);
     ~tcp_connection() override = default;
 
     // `pending`: plaintext read on another worker and not handled yet.
@@ -78,12 +96,17 @@ private:
     void on_written(boost::system::error_code ec);
     void continue_handshake();
     void handshake_failed(const std::string& why);
+    // WebSocket: takes [data, data + n) read from the stream; on true, [data + from,
+    // data + from + len) is MQTT for the handler (maybe empty); false when the connection ends.
+    bool ws_input(std::uint8_t* data, std::size_t n, std::size_t& from, std::size_t& len);
+    void ws_fail(std::uint16_t code, const std::string& why);
     void finish();
     void hand_over();
 
     worker_loop& loop_;
     socket_type socket_;
     tls_session tls_;                            // empty for plain TCP
+    std::unique_ptr<ws_state> ws_;               // empty for MQTT straight on the stream
     std::optional<broker::connection> handler_;  // in the same allocation as the socket
     // The write in progress: what it sends and its pieces, for one gathering write. Allocated
     // while writes are under way, freed when the connection has nothing left to send, so an
@@ -96,6 +119,10 @@ private:
         std::size_t offset = 0;
         std::string gathered;
         std::size_t gathered_sent = 0;
+        // WebSocket: control frames ahead, the data frame's header, the close frame last.
+        std::string ws_control;
+        std::uint8_t ws_header[14] = {};
+        std::string ws_final;
     };
     std::unique_ptr<write_state> writing_;
     bool write_active_ = false;
@@ -139,11 +166,13 @@ struct worker_loop {
     std::unique_ptr<asio::executor_work_guard<asio::io_context::executor_type>> work;
     struct listener {
         std::unique_ptr<tcp::acceptor> acceptor;
-        bool tls = false;
+        listener_kind kind = listener_kind::mqtt;
     };
     std::vector<listener> acceptors;
     // What new TLS connections of this worker use; replaced (on this thread) by reload_tls.
     std::shared_ptr<const tls_context> tls;
+    // What the WebSocket listeners accept; replaced (on this thread) by set_websocket.
+    std::shared_ptr<const ws::upgrade_policy> ws_policy;
     // TLS connections still in their handshake: no broker connection knows them yet.
     std::unordered_set<tcp_connection*> handshakes;
     std::unique_ptr<asio::steady_timer> ticker;
@@ -244,35 +273,40 @@ struct server::impl final : broker::dispatcher {
 
     static constexpr std::size_t inbox_limit = 1'000'000;
 
-    void accept(worker_loop& loop, tcp::acceptor& acc, bool tls) {
-        acc.async_accept(loop.ioc, [this, &loop, &acc, tls](boost::system::error_code ec,
-                                                            socket_type s) {
+    void accept(worker_loop& loop, tcp::acceptor& acc, listener_kind kind) {
+        acc.async_accept(loop.ioc, [this, &loop, &acc, kind](boost::system::error_code ec,
+                                                             socket_type s) {
             if (ec == asio::error::operation_aborted || !acc.is_open() || stopping_) return;
             if (ec) {
                 // Out of descriptors or memory: retry shortly instead of spinning.
                 if (broker_.log && broker_.may_log_drop(broker_.now()))
                     broker_.log(4, "accept failed: " + ec.message());
                 auto t = std::make_shared<asio::steady_timer>(loop.ioc, std::chrono::milliseconds(100));
-                t->async_wait([this, &loop, &acc, t, tls](boost::system::error_code) {
-                    accept(loop, acc, tls);
+                t->async_wait([this, &loop, &acc, t, kind](boost::system::error_code) {
+                    accept(loop, acc, kind);
                 });
                 return;
             }
             boost::system::error_code ignored;
             s.set_option(tcp::no_delay(true), ignored);
-            if (!tls) {
-                std::make_shared<tcp_connection>(loop, std::move(s))->start();
+            std::unique_ptr<ws_state> ws;
+            if (kind == listener_kind::ws || kind == listener_kind::wss)
+                ws = std::make_unique<ws_state>(loop.ws_policy, broker_.config()->max_packet_size);
+            if (kind == listener_kind::mqtt || kind == listener_kind::ws) {
+                std::make_shared<tcp_connection>(loop, std::move(s), tls_session{}, std::move(ws))
+                    ->start();
             } else if (const auto ctx = loop.tls) {
                 tls_session session(*ctx, s.native_handle());
                 if (session) {
-                    std::make_shared<tcp_connection>(loop, std::move(s), std::move(session))
+                    std::make_shared<tcp_connection>(loop, std::move(s), std::move(session),
+                                                     std::move(ws))
                         ->start_tls(ctx->handshake_timeout_s());
                 } else if (broker_.log && broker_.may_log_drop(broker_.now())) {
                     broker_.log(4,
                                 "TLS: cannot make a session (out of memory?): connection closed");
                 }
             }
-            accept(loop, acc, tls);
+            accept(loop, acc, kind);
         });
     }
 
@@ -297,8 +331,9 @@ struct server::impl final : broker::dispatcher {
 
 namespace {
 
-tcp_connection::tcp_connection(worker_loop& loop, socket_type socket, tls_session tls)
-    : loop_(loop), socket_(std::move(socket)), tls_(std::move(tls)) {}
+tcp_connection::tcp_connection(worker_loop& loop, socket_type socket, tls_session tls,
+                               std::unique_ptr<ws_state> ws)
+    : loop_(loop), socket_(std::move(socket)), tls_(std::move(tls)), ws_(std::move(ws)) {}
 
 // Formatted when a log line needs it rather than kept per connection.
 std::string tcp_connection::peer() const {
@@ -318,6 +353,8 @@ void tcp_connection::start(std::vector<std::uint8_t> pending) {
     boost::system::error_code ec;
     socket_.non_blocking(true, ec);
     handler_.emplace(*loop_.state, *this);
+    // A connection that moved here may owe its client a pong.
+    if (ws_ && !ws_->control_out.empty()) wake_write();
     if (!pending.empty()) {
         handler_->on_data(pending);
         if (migrate_to_ >= 0) {
@@ -380,6 +417,75 @@ void tcp_connection::handshake_failed(const std::string& why) {
     finish();
 }
 
+bool tcp_connection::ws_input(std::uint8_t* data, std::size_t n, std::size_t& from,
+                              std::size_t& len) {
+    auto& w = *ws_;
+    from = 0;
+    len = 0;
+    if (!w.open) {
+        const std::size_t before = w.head.size();
+        w.head.append(reinterpret_cast<const char*>(data), n);
+        auto outcome = ws::parse_upgrade(w.head, *w.policy);
+        if (outcome.result == ws::upgrade_outcome::kind::incomplete) return true;
+        std::string().swap(w.head);
+        w.policy.reset();
+        w.control_out = std::move(outcome.response);
+        if (outcome.result == ws::upgrade_outcome::kind::refused) {
+            auto& b = loop_.owner->broker_;
+            b.drops().ws_handshake_failures.fetch_add(1, std::memory_order_relaxed);
+            if (b.log && b.may_log_drop(b.now()))
+                b.log(3, "WebSocket upgrade from " + peer() + " refused (" +
+                             std::to_string(outcome.status) + "): " + outcome.why +
+                             "; connection closed");
+            close();
+            return false;
+        }
+        w.open = true;
+        wake_write();
+        from = outcome.consumed - before;
+        if (from >= n) return true;
+    }
+    std::size_t out = 0;
+    const bool ok = w.decoder.feed(data + from, n - from, out, w.controls);
+    len = out;
+    std::optional<std::uint16_t> peer_close;
+    for (auto& c : w.controls) {
+        if (c.op == ws::opcode::ping) {
+            w.control_out += ws::control_frame(ws::opcode::pong, c.payload);
+            wake_write();
+        } else if (c.op == ws::opcode::close) {
+            peer_close = ws::close_code_of(c.payload);
+        }
+    }
+    w.controls.clear();
+    if (ok && !peer_close) return true;
+    // What the frames carried before the close or the error still counts.
+    if (len != 0) handler_->on_data({data + from, len});
+    len = 0;
+    if (finished_) return false;
+    if (!ok) {
+        ws_fail(w.decoder.error_code(), std::string(w.decoder.error()));
+        return false;
+    }
+    // The client's closing handshake: answer with its code, then end as a lost connection
+    // would (the will goes out unless DISCONNECT came first).
+    w.final_frame = ws::close_frame(*peer_close == 1005 ? ws::close_normal : *peer_close);
+    handler_->on_transport_closed();
+    close();
+    return false;
+}
+
+void tcp_connection::ws_fail(std::uint16_t code, const std::string& why) {
+    auto& b = loop_.owner->broker_;
+    b.drops().protocol_errors.fetch_add(1, std::memory_order_relaxed);
+    if (b.log && b.may_log_drop(b.now()))
+        b.log(3, "WebSocket: closing connection from " + peer() + ": " + why + " (close code " +
+                     std::to_string(code) + ")");
+    ws_->final_frame = ws::close_frame(code, why);
+    handler_->on_transport_closed();
+    close();
+}
+
 // Readiness, then non-blocking reads into the worker's buffer: no connection keeps a read
 // buffer of its own while it waits. Records a TLS session has already taken from the socket
 // do not make it readable: those are read on a posted turn instead.
@@ -437,7 +543,10 @@ bool tcp_connection::read_tls(std::vector<std::uint8_t>& buffer, std::size_t& n)
             break;
         }
         // Closed or failed: what came before still counts.
-        if (n > 0) handler_->on_data({buffer.data(), n});
+        std::size_t from = 0;
+        std::size_t len = n;
+        if (n > 0 && ws_ && !ws_input(buffer.data(), n, from, len)) return false;
+        if (len > 0) handler_->on_data({buffer.data() + from, len});
         if (!finished_) {
             handler_->on_transport_closed();
             finish();
@@ -464,7 +573,10 @@ void tcp_connection::read_available(std::vector<std::uint8_t>& buffer) {
                 return;
             }
         }
-        handler_->on_data({buffer.data(), n});
+        std::size_t from = 0;
+        std::size_t len = n;
+        if (ws_ && !ws_input(buffer.data(), n, from, len)) return;
+        if (len != 0) handler_->on_data({buffer.data() + from, len});
         if (migrate_to_ >= 0) {
             hand_over();
             return;
@@ -499,7 +611,7 @@ void tcp_connection::hand_over() {
     auto& target = *loop_.owner->loops_[static_cast<unsigned>(migrate_to_)];
     // A TLS session goes along: it names the descriptor, not an io_context.
     asio::post(target.ioc, [&target, fd, protocol, pending = std::move(pending),
-                            tls = std::move(tls_)]() mutable {
+                            tls = std::move(tls_), ws = std::move(ws_)]() mutable {
         if (target.owner->stopping_) {
             ::close(fd);
             return;
@@ -511,7 +623,7 @@ void tcp_connection::hand_over() {
             ::close(fd);
             return;
         }
-        std::make_shared<tcp_connection>(target, std::move(s), std::move(tls))
+        std::make_shared<tcp_connection>(target, std::move(s), std::move(tls), std::move(ws))
             ->start(std::move(pending));
     });
 }
@@ -528,18 +640,39 @@ void tcp_connection::wake_write() {
 
 void tcp_connection::do_write() {
     if (write_active_ || finished_) return;
-    if (!handler_ || handler_->output().empty()) {
+    const bool has_data = handler_ && !handler_->output().empty();
+    const bool ws_owed = ws_ && (!ws_->control_out.empty() ||
+                                 (close_requested_ && !ws_->final_frame.empty()));
+    if (!has_data && !ws_owed) {
         if (close_requested_) finish();
         return;
     }
     if (!writing_) writing_ = std::make_unique<write_state>();
     auto& w = *writing_;
     w.data.clear();
-    w.data.swap(handler_->output());
     w.pieces.clear();
-    w.data.for_each_piece([&w](std::string_view piece) {
-        w.pieces.push_back(asio::buffer(piece.data(), piece.size()));
-    });
+    if (ws_ && !ws_->control_out.empty()) {
+        w.ws_control.swap(ws_->control_out);
+        ws_->control_out.clear();
+        w.pieces.push_back(asio::buffer(w.ws_control));
+    }
+    if (has_data) {
+        w.data.swap(handler_->output());
+        // WebSocket: everything queued goes out as one binary frame.
+        if (ws_) {
+            const auto n = ws::encode_header(w.ws_header, ws::opcode::binary, w.data.size());
+            w.pieces.push_back(asio::buffer(w.ws_header, n));
+        }
+        w.data.for_each_piece([&w](std::string_view piece) {
+            w.pieces.push_back(asio::buffer(piece.data(), piece.size()));
+        });
+    }
+    if (ws_ && close_requested_ && !ws_->final_frame.empty() &&
+        (!handler_ || handler_->output().empty())) {
+        w.ws_final.swap(ws_->final_frame);
+        ws_->final_frame.clear();
+        w.pieces.push_back(asio::buffer(w.ws_final));
+    }
     write_active_ = true;
     if (tls_) {
         w.piece = 0;
@@ -651,6 +784,9 @@ void tcp_connection::on_written(boost::system::error_code ec) {
 
 void tcp_connection::close() {
     if (close_requested_) return;
+    // WebSocket: the closing handshake's frame follows the last data.
+    if (ws_ && ws_->open && ws_->final_frame.empty() && !ws_->decoder.closed())
+        ws_->final_frame = ws::close_frame(ws::close_normal);
     close_requested_ = true;
     close_timer_ = std::make_unique<asio::steady_timer>(loop_.ioc, close_grace);
     close_timer_->async_wait([self = shared_from_this()](boost::system::error_code ec) {
@@ -694,7 +830,7 @@ server::~server() {
 namespace {
 
 // One listening socket per worker on `ep`, sharing the port (SO_REUSEPORT).
-std::string bind_listeners(server::impl& impl, const endpoint& ep, bool tls) {
+std::string bind_listeners(server::impl& impl, const endpoint& ep, listener_kind kind) {
     boost::system::error_code ec;
     std::string host = ep.host == "localhost" ? "127.0.0.1" : ep.host;
     auto addr = asio::ip::make_address(host, ec);
@@ -733,7 +869,7 @@ std::string bind_listeners(server::impl& impl, const endpoint& ep, bool tls) {
             // The first socket picked a free port; the others share it.
             port = acc->local_endpoint().port();
         }
-        loop->acceptors.push_back({std::move(acc), tls});
+        loop->acceptors.push_back({std::move(acc), kind});
     }
     bound = (addr.is_v6() ? "[" + addr.to_string() + "]" : addr.to_string()) + ":" + std::to_string(port);
     return bound;
@@ -742,14 +878,49 @@ std::string bind_listeners(server::impl& impl, const endpoint& ep, bool tls) {
 }  // namespace
 
 std::string server::listen_mqtt(const endpoint& ep) {
-    return bind_listeners(*impl_, ep, false);
+    return bind_listeners(*impl_, ep, listener_kind::mqtt);
 }
 
 std::string server::listen_mqtts(const endpoint& ep, const tls_settings& tls) {
     // The certificate first: a bad one is a configuration error, reported before binding.
     auto ctx = std::make_shared<const tls_context>(tls);
     for (auto& loop : impl_->loops_) loop->tls = ctx;
-    return bind_listeners(*impl_, ep, true);
+    return bind_listeners(*impl_, ep, listener_kind::mqtts);
+}
+
+namespace {
+
+std::shared_ptr<const ws::upgrade_policy> make_policy(const websocket_settings& ws) {
+    auto p = std::make_shared<ws::upgrade_policy>();
+    p->path = ws.path;
+    p->origins = ws.origins;
+    return p;
+}
+
+}  // namespace
+
+std::string server::listen_ws(const endpoint& ep, const websocket_settings& ws) {
+    set_websocket(ws);
+    return bind_listeners(*impl_, ep, listener_kind::ws);
+}
+
+std::string server::listen_wss(const endpoint& ep, const websocket_settings& ws,
+                               const tls_settings& tls) {
+    auto ctx = std::make_shared<const tls_context>(tls);
+    for (auto& loop : impl_->loops_) loop->tls = ctx;
+    set_websocket(ws);
+    return bind_listeners(*impl_, ep, listener_kind::wss);
+}
+
+void server::set_websocket(const websocket_settings& ws) {
+    auto policy = make_policy(ws);
+    if (!impl_->started_) {
+        for (auto& loop : impl_->loops_) loop->ws_policy = policy;
+        return;
+    }
+    // Upgrades under way keep the policy they started with.
+    for (auto& loop : impl_->loops_)
+        asio::post(loop->ioc, [l = loop.get(), policy] { l->ws_policy = policy; });
 }
 
 void server::reload_tls(const tls_settings& tls) {
@@ -765,7 +936,7 @@ void server::reload_tls(const tls_settings& tls) {
 
 void server::start() {
     for (auto& loop : impl_->loops_) {
-        for (auto& l : loop->acceptors) impl_->accept(*loop, *l.acceptor, l.tls);
+        for (auto& l : loop->acceptors) impl_->accept(*loop, *l.acceptor, l.kind);
         loop->ticker = std::make_unique<asio::steady_timer>(loop->ioc);
         impl_->tick(*loop);
         loop->thread = std::thread([l = loop.get()] { l->ioc.run(); });

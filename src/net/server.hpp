@@ -1,8 +1,8 @@
 #pragma once
 // Event loops and listeners: one Asio io_context per worker thread, a listening socket per
 // worker on each address (SO_REUSEPORT spreads new connections), and the batched hand-off of
-// deliveries between workers. MQTT over TCP and over TLS. Boost and OpenSSL stay inside
-// net/*.cpp.
+// deliveries between workers. MQTT over TCP, TLS, WebSocket and WebSocket over TLS. Boost and
+// OpenSSL stay inside net/*.cpp.
 
 #include <cstdint>
 #include <functional>
@@ -32,6 +32,12 @@ struct tls_settings {
     unsigned handshake_timeout_s = 10;
 };
 
+// What the WebSocket listeners accept (see net/websocket.hpp).
+struct websocket_settings {
+    std::string path = "/mqtt";        // request path
+    std::vector<std::string> origins;  // Origin values accepted from browsers; empty = any
+};
+
 class server {
 public:
     explicit server(broker::broker& b);
@@ -45,6 +51,14 @@ public:
     // Binds the MQTT-over-TLS listener. Throws std::runtime_error with a clear message when the
     // certificate or key cannot be used or the address cannot be bound.
     std::string listen_mqtts(const endpoint& ep, const tls_settings& tls);
+    // Binds the MQTT-over-WebSocket listener.
+    std::string listen_ws(const endpoint& ep, const websocket_settings& ws);
+    // Binds the MQTT-over-WebSocket-over-TLS listener; `tls` as for listen_mqtts (one context
+    // serves both: reload_tls replaces it for both).
+    std::string listen_wss(const endpoint& ep, const websocket_settings& ws,
+                           const tls_settings& tls);
+    // A new path or origin list for the upgrades that start from now on.
+    void set_websocket(const websocket_settings& ws);
     // New certificates and settings for the handshakes that start from now on; connected
     // clients keep their sessions. Throws std::runtime_error, and changes nothing, when they
     // cannot be used.

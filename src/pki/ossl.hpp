@@ -8,6 +8,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -35,6 +36,8 @@ using extension_ptr = std::unique_ptr<X509_EXTENSION, deleter<X509_EXTENSION_fre
 using general_names_ptr = std::unique_ptr<GENERAL_NAMES, deleter<GENERAL_NAMES_free>>;
 using general_name_ptr = std::unique_ptr<GENERAL_NAME, deleter<GENERAL_NAME_free>>;
 using asn1_integer_ptr = std::unique_ptr<ASN1_INTEGER, deleter<ASN1_INTEGER_free>>;
+using crl_ptr = std::unique_ptr<X509_CRL, deleter<X509_CRL_free>>;
+using revoked_ptr = std::unique_ptr<X509_REVOKED, deleter<X509_REVOKED_free>>;
 
 // A stack of certificates that frees them with itself.
 struct x509_stack_deleter {
@@ -58,5 +61,16 @@ x509_ptr read_der_cert(std::string_view der, std::string* why = nullptr);
 pkey_ptr read_private_key(std::string_view pem);  // throws
 std::string der_of(X509* x);
 std::string pem_of(X509* x);
+
+// A name on one line, RFC 2253 ("CN=a,O=b"), for logs and messages.
+std::string name_text(const X509_NAME* n);
+// OpenSSL's hash of the canonical name (X509_NAME_hash_ex): equal names hash equal.
+std::uint32_t name_hash(const X509_NAME* n);
+// Unix milliseconds; 0 for a null or unreadable time.
+std::uint64_t to_unix_ms(const ASN1_TIME* t);
+// Hex digits of `n` bytes.
+std::string to_hex(const unsigned char* p, std::size_t n, bool upper);
+// SHA-384 under a P-384 key, SHA-256 otherwise.
+const EVP_MD* digest_for(EVP_PKEY* signer);
 
 }  // namespace iothub::pki::ossl

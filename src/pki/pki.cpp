@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <ctime>
 
+#include "pki/crl.hpp"
 #include "pki/ossl.hpp"
 
 namespace iothub::pki {
@@ -92,6 +93,45 @@ std::string pem_of(X509* x) {
     return contents(b.get());
 }
 
+const EVP_MD* digest_for(EVP_PKEY* signer) {
+    if (EVP_PKEY_is_a(signer, "EC") == 1 && EVP_PKEY_get_bits(signer) >= 384) return EVP_sha384();
+    return EVP_sha256();
+}
+
+std::uint64_t to_unix_ms(const ASN1_TIME* t) {
+    std::tm tm{};
+    if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) return 0;
+    const std::int64_t secs = timegm(&tm);
+    return secs <= 0 ? 0 : static_cast<std::uint64_t>(secs) * 1000;
+}
+
+std::string name_text(const X509_NAME* n) {
+    bio_ptr b(BIO_new(BIO_s_mem()));
+    if (!b) return {};
+    X509_NAME_print_ex(b.get(), n, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);
+    return contents(b.get());
+}
+
+std::uint32_t name_hash(const X509_NAME* n) {
+    int ok = 0;
+    const unsigned long h = X509_NAME_hash_ex(n, nullptr, nullptr, &ok);
+    if (ok != 1) ERR_clear_error();
+    return static_cast<std::uint32_t>(h);
+}
+
+std::string to_hex(const unsigned char* p, std::size_t n, bool upper) {
+    static constexpr char lower_digits[] = "0123456789abcdef";
+    static constexpr char upper_digits[] = "0123456789ABCDEF";
+    const char* digits = upper ? upper_digits : lower_digits;
+    std::string out;
+    out.reserve(n * 2);
+    for (std::size_t i = 0; i < n; ++i) {
+        out.push_back(digits[p[i] >> 4]);
+        out.push_back(digits[p[i] & 15]);
+    }
+    return out;
+}
+
 }  // namespace ossl
 
 namespace {
@@ -136,12 +176,6 @@ std::string key_pem(EVP_PKEY* k) {
             : PEM_write_bio_PrivateKey(b.get(), k, nullptr, nullptr, 0, nullptr, nullptr);
     if (ok != 1) fail("writing the private key");
     return contents(b.get());
-}
-
-// SHA-384 under a P-384 key, SHA-256 otherwise.
-const EVP_MD* digest_for(EVP_PKEY* signer) {
-    if (EVP_PKEY_is_a(signer, "EC") == 1 && EVP_PKEY_get_bits(signer) >= 384) return EVP_sha384();
-    return EVP_sha256();
 }
 
 // A random positive serial of at most 159 bits (RFC 5280: at most 20 octets, positive).
@@ -298,13 +332,6 @@ cert_and_key issue(const cert_and_key& ca, const subject& s, key_type k, const v
     return {pem_of(x.get()), key_pem(key.get())};
 }
 
-std::uint64_t to_unix_ms(const ASN1_TIME* t) {
-    std::tm tm{};
-    if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) return 0;
-    const std::int64_t secs = timegm(&tm);
-    return secs <= 0 ? 0 : static_cast<std::uint64_t>(secs) * 1000;
-}
-
 std::string utf8_of(const ASN1_STRING* s) {
     unsigned char* out = nullptr;
     const int n = ASN1_STRING_to_UTF8(&out, s);
@@ -315,33 +342,6 @@ std::string utf8_of(const ASN1_STRING* s) {
     std::string r(reinterpret_cast<char*>(out), static_cast<std::size_t>(n));
     OPENSSL_free(out);
     return r;
-}
-
-std::string name_text(const X509_NAME* n) {
-    bio_ptr b(BIO_new(BIO_s_mem()));
-    if (!b) return {};
-    X509_NAME_print_ex(b.get(), n, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);
-    return contents(b.get());
-}
-
-std::uint32_t name_hash(const X509_NAME* n) {
-    int ok = 0;
-    const unsigned long h = X509_NAME_hash_ex(n, nullptr, nullptr, &ok);
-    if (ok != 1) ERR_clear_error();
-    return static_cast<std::uint32_t>(h);
-}
-
-std::string to_hex(const unsigned char* p, std::size_t n, bool upper) {
-    static constexpr char lower_digits[] = "0123456789abcdef";
-    static constexpr char upper_digits[] = "0123456789ABCDEF";
-    const char* digits = upper ? upper_digits : lower_digits;
-    std::string out;
-    out.reserve(n * 2);
-    for (std::size_t i = 0; i < n; ++i) {
-        out.push_back(digits[p[i] >> 4]);
-        out.push_back(digits[p[i] & 15]);
-    }
-    return out;
 }
 
 cert_info info_of(X509* x, std::string der) {
@@ -498,8 +498,8 @@ std::string pem_of(std::string_view der) {
 }
 
 verification verify_client_chain(const std::vector<std::string>& chain,
-                                 std::string_view trusted_pem, std::uint64_t now_ms,
-                                 int max_depth) {
+                                 std::string_view trusted_pem, std::uint64_t now_ms, int max_depth,
+                                 const crl_set* crls) {
     if (chain.empty()) return {verdict::bad_chain, "no certificate"};
     if (static_cast<int>(chain.size()) > max_depth) {
         return {verdict::bad_chain, "certificate chain too long (" + std::to_string(chain.size()) +
@@ -545,6 +545,24 @@ verification verify_client_chain(const std::vector<std::string>& chain,
     const int ok = X509_verify_cert(ctx.get());
     if (ok == 1) {
         ERR_clear_error();
+        if (crls == nullptr || crls->empty()) return {verdict::ok, {}};
+        // Revocation: each certificate against the next one of the verified chain, which
+        // issued it; the anchor, unless self-signed, by its issuer's name alone.
+        STACK_OF(X509)* verified = X509_STORE_CTX_get0_chain(ctx.get());
+        const int n = sk_X509_num(verified);
+        for (int i = 0; i < n; ++i) {
+            X509* x = sk_X509_value(verified, i);
+            std::vector<std::string> issuer;
+            if (i + 1 < n) {
+                issuer.push_back(der_of(sk_X509_value(verified, i + 1)));
+            } else if ((X509_get_extension_flags(x) & EXFLAG_SS) != 0) {
+                break;  // a root: trusted as configured, nothing above it revokes it
+            }
+            std::string revoked;
+            if (crls->revoked(der_of(x), issuer, {}, &revoked)) {
+                return {verdict::revoked, revoked + " (at depth " + std::to_string(i) + ")"};
+            }
+        }
         return {verdict::ok, {}};
     }
     const int err = X509_STORE_CTX_get_error(ctx.get());

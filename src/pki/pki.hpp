@@ -93,17 +93,23 @@ enum class verdict {
     not_yet_valid,
     untrusted,  // does not chain to the CA
     bad_chain,  // malformed, too long, or not usable for client authentication
+    revoked,    // a CRL of its issuer lists the leaf, an intermediate or the anchor
 };
 struct verification {
     verdict result = verdict::ok;
     std::string detail;  // OpenSSL's reason, for logs
 };
 
+class crl_set;  // pki/crl.hpp
+
 // Verifies `chain` (leaf first, DER; intermediates after it) against the CA certificates in
 // `trusted_pem`, at `now_ms`, for client authentication, at most `max_depth` certificates.
+// With `crls`, a chain that verifies is then refused (verdict::revoked) when a CRL of an
+// issuer lists one of its certificates: each is checked against the next one of the verified
+// chain; the anchor, unless self-signed, against its issuer's name (see crl_set::revoked).
 verification verify_client_chain(const std::vector<std::string>& chain,
                                  std::string_view trusted_pem, std::uint64_t now_ms,
-                                 int max_depth = 8);
+                                 int max_depth = 8, const crl_set* crls = nullptr);
 
 // Whether `cert_pem` was signed by `ca_pem`'s key (a proof of possession challenge).
 bool signed_by(std::string_view cert_pem, std::string_view ca_pem);

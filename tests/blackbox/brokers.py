@@ -57,6 +57,13 @@ def iothub_binary():
     return path
 
 
+def _listener_port(address):
+    """The port of a ready file's "host:port", or None for a listener that is absent or off."""
+    if not address or address == "off":
+        return None
+    return int(address.rsplit(":", 1)[1])
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -103,6 +110,8 @@ class Broker(RawClients):
         self.port = None
         self.api_url = None
         self.mqtts_port = None  # iothub's MQTT-over-TLS listener
+        self.ws_port = None     # iothub's MQTT-over-WebSocket listener (None when off)
+        self.wss_port = None    # iothub's MQTT-over-WebSocket-over-TLS listener (None when off)
         self.proc = None
         self.starts = 0
         self.clients = []
@@ -130,6 +139,10 @@ class Broker(RawClients):
                 "--mqtts", "127.0.0.1:0",
                 "--data-dir", str(self.data_dir), "--ready-file", str(ready),
                 "--log-level", "warning"]
+        # The WebSocket listeners too, unless the test chose their addresses (or "off").
+        for flag in ("--ws", "--wss"):
+            if flag not in self.extra_args:
+                args += [flag, "127.0.0.1:0"]
         for name, value in self.limits.items():
             args += [IOTHUB_FLAGS[name], str(value)]
         args += self.extra_args
@@ -149,6 +162,8 @@ class Broker(RawClients):
                         self.api_url = "http://" + info["api"]
                     if "mqtts" in info:
                         self.mqtts_port = int(info["mqtts"].rsplit(":", 1)[1])
+                    self.ws_port = _listener_port(info.get("ws"))
+                    self.wss_port = _listener_port(info.get("wss"))
                     return
                 except (ValueError, KeyError):
                     pass

@@ -25,13 +25,15 @@ def iothub_only(request):
 
 
 def with_free_api_port(args):
-    """`serve` arguments with the management API and the TLS listener on free ports (unless the
-    test chose them), so no test binds the default 127.0.0.1:8080 or 127.0.0.1:8883."""
+    """`serve` arguments with the management API, the TLS listener and the WebSocket listeners on
+    free ports (unless the test chose them), so no test binds the default 127.0.0.1:8080, 8883,
+    8083 or 8084."""
     args = list(args)
     if args[:1] == ["serve"] and "--api" not in args and "--help" not in args:
         args += ["--api", "127.0.0.1:0"]
-    if args[:1] == ["serve"] and "--mqtts" not in args and "--help" not in args:
-        args += ["--mqtts", "127.0.0.1:0"]
+    for flag in ("--mqtts", "--ws", "--wss"):
+        if args[:1] == ["serve"] and flag not in args and "--help" not in args:
+            args += [flag, "127.0.0.1:0"]
     return args
 
 

@@ -375,6 +375,10 @@ TEST(config, describe_defaults) {
               "\n# Listeners\n"
               "mqtt = \"127.0.0.1:1883\"\n"
               "mqtts = \"127.0.0.1:8883\"\n"
+              "ws = \"127.0.0.1:8083\"\n"
+              "wss = \"127.0.0.1:8084\"\n"
+              "ws_path = \"/mqtt\"\n"
+              "ws_origins = \"\"\n"
               "api = \"127.0.0.1:8080\"\n"
               "dev_hub = \"auto\"\n"
               "region = \"fr-par\"\n"
@@ -384,6 +388,7 @@ TEST(config, describe_defaults) {
               "tls_key_file = \"\"\n"
               "tls_min_version = \"1.2\"\n"
               "tls_handshake_timeout = 10\n"
+              "tls_crl_file = \"\"\n"
               "\n# Storage\n"
               "data_dir = \"./data\"\n"
               "persistence = true\n"
@@ -422,6 +427,11 @@ TEST(config, describe_reads_back_to_the_same_config) {
     cfg.tls_key_file = "key.pem";
     cfg.tls_min_version = tls_version::v1_3;
     cfg.tls_handshake_timeout = 3600;
+    cfg.tls_crl_file = "/etc/iothub/revoked.pem";
+    cfg.ws = parse_listen_address("off", true);
+    cfg.wss = parse_listen_address("[::1]:443");
+    cfg.ws_path = "/mqtt/v1";
+    cfg.ws_origins = "https://a.example, https://b.example";
     cfg.persistence = false;
     cfg.limits.max_queued_bytes = 123456789012;
     cfg.limits.retain_available = false;
@@ -443,7 +453,7 @@ TEST(config, reference_lists_every_key) {
         EXPECT_NE(reference.find("| `" + key + "` |"), std::string::npos) << key;
         ++keys;
     }
-    EXPECT_EQ(keys, 29);
+    EXPECT_EQ(keys, 34);
     EXPECT_NE(reference.find("`--config FILE`"), std::string::npos);
     EXPECT_NE(reference.find("`--dev-hub`, `--no-dev-hub`"), std::string::npos);
 }
@@ -457,6 +467,21 @@ TEST(config, readme_reference_is_current) {
     text << in.rdbuf();
     EXPECT_NE(text.str().find(reference_markdown()), std::string::npos)
         << "regenerate the configuration table in README.md from reference_markdown()";
+}
+
+TEST(config, websocket_listeners_may_be_off) {
+    auto cfg = apply_flags(config{}, {{"ws", "off"}, {"wss", "127.0.0.1:0"}, {"ws_path", "/ws"}});
+    EXPECT_FALSE(cfg.ws.enabled());
+    EXPECT_TRUE(cfg.ws.is_loopback());
+    EXPECT_EQ(cfg.wss, parse_listen_address("127.0.0.1:0"));
+    EXPECT_EQ(cfg.ws_path, "/ws");
+    // Only the WebSocket listeners may be off.
+    EXPECT_THROW(apply_flags(config{}, {{"mqtt", "off"}}), config_error);
+    EXPECT_THROW(apply_flags(config{}, {{"ws_path", "mqtt"}}), config_error);
+    EXPECT_THROW(apply_flags(config{}, {{"ws_path", "/a b"}}), config_error);
+    EXPECT_THROW(apply_flags(config{}, {{"ws_path", "/a?b"}}), config_error);
+    // A WebSocket listener on every interface closes the development hub, as the others do.
+    EXPECT_FALSE(apply_flags(config{}, {{"ws", "0.0.0.0:8083"}}).dev_hub_open());
 }
 
 }  // namespace

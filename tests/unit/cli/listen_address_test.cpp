@@ -101,5 +101,14 @@ TEST(listen_address, wildcard_and_public_addresses_are_not_loopback) {
     EXPECT_FALSE(parse_listen_address("[::ffff:10.0.0.1]:1883").is_loopback());
 }
 
+TEST(listen_address, off_only_where_allowed) {
+    EXPECT_THROW(parse_listen_address("off"), std::invalid_argument);
+    const auto off = parse_listen_address("off", true);
+    EXPECT_FALSE(off.enabled());
+    EXPECT_EQ(off.to_string(), "off");
+    EXPECT_TRUE(off.is_loopback());
+    EXPECT_TRUE(parse_listen_address("127.0.0.1:1", true).enabled());
+}
+
 }  // namespace
 }  // namespace iothub::cli

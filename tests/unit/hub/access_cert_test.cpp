@@ -1,6 +1,6 @@
 // Certificate authentication at CONNECT: a device's own certificate (issued or custom),
 // chains under a hub's custom CA matched by common name, auto-provisioning, every refusal
-// with its hub event, and certificate changes acting on live connections.
+// with its hub event, certificate changes acting on live connections, and revocation lists.
 
 #include <gtest/gtest.h>
 
@@ -8,6 +8,7 @@
 
 #include "hub/access_fixture.hpp"
 #include "hub/pki_helpers.hpp"
+#include "pki/crl.hpp"
 #include "pki/pki.hpp"
 
 namespace iothub::hub {
@@ -428,6 +429,177 @@ TEST_F(cert_fixture, a_ca_shared_by_two_hubs_finds_the_device_in_either) {
     EXPECT_EQ(c2.c->identity()->hub, h2->id);
     EXPECT_TRUE(reg->find_device_by_name(h2->id, "new-one"));
     EXPECT_FALSE(reg->find_device_by_name(h1->id, "new-one"));
+}
+
+// --- Certificate revocation lists
+
+// A CRL of `ca` listing `revoked`, dated now, as a set access takes.
+pki::crl_set_ptr crls_of(const pki::cert_and_key& ca, const std::vector<std::string>& revoked_pem) {
+    std::vector<std::string> serials;
+    for (const auto& pem : revoked_pem) serials.push_back(pki::parse_pem(pem)->serial);
+    const std::int64_t now_s = static_cast<std::int64_t>(wall_ms() / 1000);
+    return std::make_shared<const pki::crl_set>(pki::crl_set::from_pem(
+        pki::issue_crl(ca, serials, pki::validity{now_s - 60, now_s + 86400})));
+}
+
+TEST_F(cert_fixture, a_revoked_issued_certificate_is_refused_with_the_event) {
+    const auto created =
+        reg->create_device(sc, device_create{hub.hub->id, "issued", "", false, false, {}});
+    const auto kept =
+        reg->create_device(sc, device_create{hub.hub->id, "kept", "", false, false, {}});
+    // The hub's own CA, key included, as the store holds it.
+    pki::cert_and_key hub_ca;
+    db->load({}, {},
+             [&](store::hub_ca_row&& r) {
+                 if (r.hub_id == hub.hub->id) hub_ca = {r.cert_pem, r.key_pem};
+             },
+             {});
+    ASSERT_FALSE(hub_ca.key_pem.empty());
+    auto w = watcher(hub.hub->id);
+    acc->set_crls(crls_of(hub_ca, {created.certificate->crt}));
+
+    client c(*b, protocol_version::v5);
+    const auto ack = connect_tls(c, created.device->id, {der(created.certificate->crt)});
+    EXPECT_EQ(ack.reason, mqtt::reason_code::not_authorized);
+    EXPECT_EQ(ack.props.reason_string.value_or("").rfind(
+                  "invalid device certificate: certificate revoked (serial ", 0),
+              0u)
+        << ack.props.reason_string.value_or("");
+    const auto got = events(*w);
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].msg, "invalid device certificate");
+    EXPECT_EQ(got[0].object_id, created.device->id);
+    EXPECT_EQ(got[0].severity, "error");
+    // MQTT 3.1.1: "not authorized" (5).
+    client v3(*b, protocol_version::v311);
+    EXPECT_EQ(connect_tls(v3, created.device->id, {der(created.certificate->crt)}).reason,
+              mqtt::reason_code::not_authorized);
+
+    // The hub's other devices are not revoked.
+    client other(*b, protocol_version::v311);
+    EXPECT_EQ(connect_tls(other, kept.device->id, {der(kept.certificate->crt)}).reason,
+              mqtt::reason_code::success);
+}
+
+TEST_F(cert_fixture, a_revoked_custom_certificate_is_refused_by_its_issuers_crl) {
+    auto w = watcher(hub.hub->id);
+    const auto d = named_device(hub.hub->id, "custom");
+    const auto own = pki::issue_client(customer_ca, named("own"), pki::key_type::ec_p256, 1);
+    reg->set_device_certificate(sc, d->id, own.cert_pem);
+    const auto d2 = named_device(hub.hub->id, "custom-2");
+    const auto own2 = pki::issue_client(customer_ca, named("own2"), pki::key_type::ec_p256, 1);
+    reg->set_device_certificate(sc, d2->id, own2.cert_pem);
+    acc->set_crls(crls_of(customer_ca, {own.cert_pem}));
+
+    // The issuer is no hub's CA: by its name and key id, and with the chain the client sent,
+    // by the CRL's signature.
+    client alone(*b, protocol_version::v311);
+    EXPECT_EQ(connect_tls(alone, d->id, {der(own.cert_pem)}).reason,
+              mqtt::reason_code::not_authorized);
+    client chained(*b, protocol_version::v5);
+    const auto ack = connect_tls(chained, d->id, {der(own.cert_pem), der(customer_ca.cert_pem)});
+    EXPECT_EQ(ack.reason, mqtt::reason_code::not_authorized);
+    EXPECT_NE(ack.props.reason_string.value_or("").find("certificate revoked"), std::string::npos);
+    auto got = events(*w);
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_EQ(got[0].msg, "invalid device certificate");
+    EXPECT_EQ(got[0].object_id, d->id);
+    EXPECT_EQ(got[1].object_id, d->id);
+
+    client fine(*b, protocol_version::v311);
+    EXPECT_EQ(connect_tls(fine, d2->id, {der(own2.cert_pem), der(customer_ca.cert_pem)}).reason,
+              mqtt::reason_code::success);
+
+    // A CRL of another CA of the same name (and another key) revokes none of these.
+    const auto namesake = pki::make_ca(named("customer"), pki::key_type::ec_p256, 5);
+    acc->set_crls(crls_of(namesake, {own.cert_pem}));
+    client again(*b, protocol_version::v311);
+    EXPECT_EQ(connect_tls(again, d->id, {der(own.cert_pem), der(customer_ca.cert_pem)}).reason,
+              mqtt::reason_code::success);
+    client again2(*b, protocol_version::v311);
+    EXPECT_EQ(connect_tls(again2, d->id, {der(own.cert_pem)}).reason, mqtt::reason_code::success);
+    // Sending the namesake as "issuer" does not make its CRL the issuer's.
+    client again3(*b, protocol_version::v311);
+    EXPECT_EQ(connect_tls(again3, d->id, {der(own.cert_pem), der(namesake.cert_pem)}).reason,
+              mqtt::reason_code::success);
+    EXPECT_TRUE(events(*w).empty());
+}
+
+TEST_F(cert_fixture, a_custom_ca_chain_with_a_revoked_leaf_or_intermediate_is_refused) {
+    const auto h = custom_hub(customer_ca, true);
+    auto w = watcher(h->id);
+    const auto sensor = named_device(h->id, "sensor-1");
+    const auto leaf = pki::issue_client(customer_ca, named("sensor-1"), pki::key_type::ec_p256, 1);
+    const auto inter = pki::issue_ca(customer_ca, named("vendor"), pki::key_type::ec_p256,
+                                     pki::valid_for_years(2));
+    const auto deep = pki::issue_client(inter, named("sensor-1"), pki::key_type::ec_p256, 1);
+    const auto newcomer = pki::issue_client(customer_ca, named("SN-1"), pki::key_type::ec_p256, 1);
+
+    acc->set_crls(crls_of(customer_ca, {leaf.cert_pem, newcomer.cert_pem}));
+    client c(*b, protocol_version::v5);
+    const auto ack = connect_tls(c, "", {der(leaf.cert_pem)});
+    EXPECT_EQ(ack.reason, mqtt::reason_code::not_authorized);
+    EXPECT_EQ(ack.props.reason_string.value_or("").rfind(
+                  "invalid device certificate: certificate revoked", 0),
+              0u)
+        << ack.props.reason_string.value_or("");
+    // Nor is a revoked certificate auto-provisioned.
+    client p(*b, protocol_version::v311);
+    EXPECT_EQ(connect_tls(p, "", {der(newcomer.cert_pem)}).reason,
+              mqtt::reason_code::not_authorized);
+    EXPECT_FALSE(reg->find_device_by_name(h->id, "SN-1"));
+    auto got = events(*w);
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_EQ(got[0].msg, "invalid device certificate");
+    EXPECT_EQ(got[1].msg, "invalid device certificate");
+    // The same device through the intermediate: another certificate, not revoked.
+    client via(*b, protocol_version::v311);
+    EXPECT_EQ(connect_tls(via, "", {der(deep.cert_pem), der(inter.cert_pem)}).reason,
+              mqtt::reason_code::success);
+    EXPECT_EQ(via.c->identity()->device_id, sensor->id);
+
+    // The intermediate revoked: everything under it is refused.
+    acc->set_crls(crls_of(customer_ca, {inter.cert_pem}));
+    client under(*b, protocol_version::v5);
+    const auto ack2 = connect_tls(under, "", {der(deep.cert_pem), der(inter.cert_pem)});
+    EXPECT_EQ(ack2.reason, mqtt::reason_code::not_authorized);
+    EXPECT_NE(ack2.props.reason_string.value_or("").find("depth 1"), std::string::npos)
+        << ack2.props.reason_string.value_or("");
+    got = events(*w);
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].msg, "invalid device certificate");
+}
+
+TEST_F(cert_fixture, new_crls_act_on_the_next_connect_only) {
+    const auto h = custom_hub(customer_ca);
+    const auto sensor = named_device(h->id, "sensor-1");
+    const auto leaf = pki::issue_client(customer_ca, named("sensor-1"), pki::key_type::ec_p256, 1);
+    const auto other = named_device(h->id, "sensor-2");
+    const auto leaf2 = pki::issue_client(customer_ca, named("sensor-2"), pki::key_type::ec_p256, 1);
+
+    acc->set_crls(crls_of(customer_ca, {leaf.cert_pem}));
+    client first(*b, protocol_version::v311);
+    EXPECT_EQ(connect_tls(first, "", {der(leaf.cert_pem)}).reason,
+              mqtt::reason_code::not_authorized);
+    client second(*b, protocol_version::v311);
+    ASSERT_EQ(connect_tls(second, "", {der(leaf2.cert_pem)}).reason, mqtt::reason_code::success);
+
+    // The second one revoked too: its open connection stays, a new one is refused.
+    acc->set_crls(crls_of(customer_ca, {leaf.cert_pem, leaf2.cert_pem}));
+    EXPECT_FALSE(second.t.closed);
+    EXPECT_TRUE(has(client_ids(), other->id));
+    client third(*b, protocol_version::v311);
+    EXPECT_EQ(connect_tls(third, "", {der(leaf2.cert_pem)}).reason,
+              mqtt::reason_code::not_authorized);
+
+    // No lists any more: both connect.
+    acc->set_crls(nullptr);
+    client fourth(*b, protocol_version::v311);
+    EXPECT_EQ(connect_tls(fourth, "", {der(leaf.cert_pem)}).reason, mqtt::reason_code::success);
+    EXPECT_EQ(fourth.c->identity()->device_id, sensor->id);
+    acc->set_crls(std::make_shared<const pki::crl_set>());  // empty: the same
+    client fifth(*b, protocol_version::v311);
+    EXPECT_EQ(connect_tls(fifth, "", {der(leaf2.cert_pem)}).reason, mqtt::reason_code::success);
 }
 
 }  // namespace

@@ -5,27 +5,16 @@
 
 #include <gtest/gtest.h>
 
+#include "pki_test_util.hpp"
+
 #include <chrono>
 
 namespace iothub::pki {
 namespace {
 
-std::int64_t now_s() {
-    return std::chrono::duration_cast<std::chrono::seconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
-
-std::uint64_t now_ms() {
-    return static_cast<std::uint64_t>(now_s()) * 1000;
-}
-
-subject named(std::string cn) {
-    subject s;
-    s.common_name = std::move(cn);
-    s.organization = "test";
-    return s;
-}
+using test::named;
+using test::now_ms;
+using test::now_s;
 
 std::string der_of(const std::string& pem) {
     auto info = parse_pem(pem);
