@@ -269,8 +269,14 @@ broker::admission access::admit_certificate(broker::worker& w, const mqtt::conne
         if (ca->custom) custom.push_back(ca);
     }
     if (custom.empty()) {
-        return refuse(w, verified.front()->hub_id, {}, "invalid device certificate",
-                      "the certificate is no longer a device's");
+        // Its subject still names the device it was issued to (renewed since): the event
+        // is about that device, so its operator sees the stale certificate.
+        const auto& hub_id = verified.front()->hub_id;
+        const auto dev = leaf->common_name.empty()
+                             ? nullptr
+                             : registry_.find_device_by_name(hub_id, leaf->common_name);
+        return refuse(w, hub_id, dev ? dev->id : std::string(), "invalid device certificate",
+                      "the certificate is no longer a device's (renewed or replaced)");
     }
     const std::string& name = leaf->common_name;
     if (name.empty()) {

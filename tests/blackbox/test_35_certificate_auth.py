@@ -8,7 +8,8 @@ A refusal is CONNACK "not authorized" (3.1.1: 0x05; 5: 0x87 with a reason string
 the event's message) and the hub event of PRODUCT.md's catalogue, on
 `$SCW/events/error/device/<object-id>`. The object is the device the certificate identifies; when
 the certificate ties the connection to a hub (its CA is the hub's) but to none of its devices, it
-is `unknown`; when the certificate ties it to no hub at all (a missing intermediate, a foreign CA,
+is `unknown` (except for a renewed certificate of the hub's own CA: its subject still names its
+device, and the event is about it); when the certificate ties it to no hub at all (a missing intermediate, a foreign CA,
 a custom certificate no device holds any more), the only link is the device the client id names,
 so these are tried with the device's id as the client id.
 
@@ -458,9 +459,10 @@ def test_renewal_disconnects_and_refuses_the_old_certificate(api, server, hub, p
     expect_error_close(server, c, m.RC_NOT_AUTHORIZED)
     expect_event(events, "device security has changed, requires authentication", dev["id"])
     assert poll(lambda: not is_connected(api, dev["id"]), what="the device to show disconnected")
-    # Signed by the hub's CA, so the hub is known, but no device holds it any more.
-    refused(server, pki, crt, key, "invalid device certificate", client_id=dev["id"],
-            events=events, object_id="unknown")
+    # Signed by the hub's CA and still naming the device, but no longer the device's: the event
+    # is about the device it was issued to, whatever the client id says.
+    refused(server, pki, crt, key, "invalid device certificate", client_id="c35-stale",
+            events=events, object_id=dev["id"])
     c, _ = connected(server, pki, renewed["crt"], renewed["key"], "", version)
     expect_event(events, "device connected", dev["id"], "info")
     c.disconnect()
