@@ -24,7 +24,11 @@ namespace {
 
 constexpr std::size_t read_chunk = 64 * 1024;
 constexpr std::size_t out_high_water = 1024 * 1024;
+// A link's queued MQTT bytes are framed/encrypted only while less than this waits in `wire`.
+constexpr std::size_t wire_refill = 256 * 1024;
 constexpr std::uint64_t ms = 1000000;
+
+tls_client* shared_tls = nullptr;
 
 // Skips v5 properties of a CONNACK, picking out Receive Maximum.
 void read_connack_properties(const std::uint8_t* p, std::size_t n, std::uint32_t& receive_max) {
@@ -83,6 +87,20 @@ void read_connack_properties(const std::uint8_t* p, std::size_t n, std::uint32_t
 
 }  // namespace
 
+std::string prepare_transport(const options& o) {
+    if (!uses_tls(o.link) || shared_tls != nullptr) {
+        return {};
+    }
+    auto* t = new tls_client();  // lives as long as the process
+    std::string err = t->init(o.cafile, o.host);
+    if (!err.empty()) {
+        delete t;
+        return err;
+    }
+    shared_tls = t;
+    return {};
+}
+
 std::uint16_t alloc_pid(connection& c) {
     if (c.pid_used.empty()) {
         c.pid_used.assign(1024, 0);
@@ -114,6 +132,17 @@ bool free_pid(connection& c, std::uint16_t id) {
 
 worker::worker(run_state& rs, int index) : rs_(rs), index_(index) {
     epfd_ = epoll_create1(EPOLL_CLOEXEC);
+    const options& o = *rs_.opt;
+    link_settings_.kind = o.link;
+    link_settings_.ctx = shared_tls != nullptr ? shared_tls->ctx() : nullptr;
+    link_settings_.host = o.host;
+    link_settings_.port = o.port;
+    link_settings_.path = o.ws_path;
+    link_settings_.max_frame = o.ws_max_frame;
+    link_seed_ = now_ns() ^ (static_cast<std::uint64_t>(index) << 48);
+    if (uses_tls(o.link)) {
+        raw_.resize(read_chunk);
+    }
 }
 
 worker::~worker() {
@@ -164,6 +193,14 @@ void worker::start(connection& c) {
     c.in_len = 0;
     c.out.clear();
     c.out_head = 0;
+    if (o.link != transport::tcp) {
+        if (uses_tls(o.link) && link_settings_.ctx == nullptr) {
+            fail(c, "TLS is not prepared (prepare_transport)");
+            return;
+        }
+        link_seed_ = link_seed_ * 6364136223846793005ull + 1442695040888963407ull;
+        c.lk = std::make_unique<link>(link_settings_, link_seed_);
+    }
     c.want_write = true;
     c.reading = true;
     c.st = connection::state::connecting;
@@ -208,6 +245,10 @@ void worker::flush() {
         if (c->fd < 0 || c->st == connection::state::connecting) {
             continue;
         }
+        if (c->lk) {
+            flush_link(*c, now);
+            continue;
+        }
         const bool wanted = c->want_write;
         while (c->out_head < c->out.size()) {
             const ssize_t w = ::send(c->fd, c->out.data() + c->out_head, c->out.size() - c->out_head,
@@ -250,13 +291,51 @@ void worker::flush() {
     dirty_.clear();
 }
 
+void worker::flush_link(connection& c, std::uint64_t now) {
+    link& l = *c.lk;
+    const bool wanted = c.want_write;
+    if (l.open() && c.out_head < c.out.size() && l.wire_pending() < wire_refill) {
+        if (l.put(c.out.data() + c.out_head, c.out.size() - c.out_head) != link::status::ok) {
+            const std::string why = l.error();
+            fail(c, why);
+            return;
+        }
+        c.out.clear();
+        c.out_head = 0;
+    }
+    while (l.wire_pending() > 0) {
+        const ssize_t w = ::send(c.fd, l.wire.data() + l.wire_head, l.wire_pending(), MSG_NOSIGNAL);
+        if (w > 0) {
+            l.sent(static_cast<std::size_t>(w));
+            c.last_tx_ns = now;
+            continue;
+        }
+        if (w < 0 && errno == EINTR) {
+            continue;
+        }
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            break;
+        }
+        fail(c, std::string("write: ") + std::strerror(errno));
+        return;
+    }
+    c.want_write = l.wire_pending() > 0 || c.out_head < c.out.size();
+    if (!c.want_write && c.st == connection::state::closing) {
+        ::shutdown(c.fd, SHUT_WR);
+    }
+    if (wanted != c.want_write) {
+        set_events(c);
+    }
+}
+
 void worker::fail(connection& c, const std::string& why) {
     totals.errors.fetch_add(1, std::memory_order_relaxed);
     if (error_messages.size() < 10) {
         error_messages.push_back(c.client_id + ": " + why);
     }
-    const bool was_handshaking =
-        c.st == connection::state::connecting || c.st == connection::state::handshake;
+    const bool was_handshaking = c.st == connection::state::connecting ||
+                                 c.st == connection::state::transport ||
+                                 c.st == connection::state::handshake;
     close(c);
     if (was_handshaking && handshakes_ > 0) {
         --handshakes_;
@@ -274,6 +353,7 @@ void worker::close(connection& c) {
         ::close(c.fd);
         c.fd = -1;
     }
+    c.lk.reset();
     c.st = connection::state::closed;
 }
 
@@ -338,17 +418,56 @@ void worker::on_writable(connection& c) {
             fail(c, std::string("connect: ") + std::strerror(err));
             return;
         }
-        c.st = connection::state::handshake;
-        bytes pkt;
-        const std::uint16_t ka = (c.kind == role::control || c.kind == role::connector) ? 0 : c.keep_alive;
-        append_connect(pkt, c.client_id, rs_.opt->v5, ka);
-        c.out.insert(c.out.begin(), pkt.begin(), pkt.end());
         c.want_write = false;
+        if (c.lk) {
+            c.st = connection::state::transport;
+            if (c.lk->begin() != link::status::ok) {
+                const std::string why = c.lk->error();
+                fail(c, why);
+                return;
+            }
+            if (c.lk->take_opened()) {
+                begin_mqtt(c);
+            }
+        } else {
+            begin_mqtt(c);
+        }
         mark_dirty(c);
         set_events(c);
         return;
     }
     mark_dirty(c);
+}
+
+void worker::begin_mqtt(connection& c) {
+    c.st = connection::state::handshake;
+    bytes pkt;
+    const std::uint16_t ka =
+        (c.kind == role::control || c.kind == role::connector) ? 0 : c.keep_alive;
+    append_connect(pkt, c.client_id, rs_.opt->v5, ka);
+    c.out.insert(c.out.begin(), pkt.begin(), pkt.end());
+    mark_dirty(c);
+    if (c.lk && c.lk->tls() && !has_tls_info) {
+        tls_info = c.lk->summary();
+        has_tls_info = true;
+    }
+}
+
+void worker::on_eof(connection& c) {
+    if (c.kind == role::connector && c.st == connection::state::closing) {
+        if (rs_.measuring.load(std::memory_order_relaxed)) {
+            totals.connects.fetch_add(1, std::memory_order_relaxed);
+        }
+        restart_connector(c);
+        return;
+    }
+    std::string why = "connection closed by the broker";
+    if (c.lk && !c.lk->error().empty()) {
+        why = c.lk->error();
+    } else if (c.lk && c.lk->tls()) {
+        why += " (TLS close_notify)";
+    }
+    fail(c, why);
 }
 
 void worker::on_readable(connection& c) {
@@ -361,19 +480,18 @@ void worker::on_readable(connection& c) {
         }
         want = std::min<std::size_t>(want, c.read_budget);
     }
-    if (c.in.size() < c.in_len + want) {
-        c.in.resize(c.in_len + want);
-    }
-    const ssize_t r = ::read(c.fd, c.in.data() + c.in_len, want);
-    if (r == 0) {
-        if (c.kind == role::connector && c.st == connection::state::closing) {
-            if (rs_.measuring.load(std::memory_order_relaxed)) {
-                totals.connects.fetch_add(1, std::memory_order_relaxed);
-            }
-            restart_connector(c);
-            return;
+    const bool tls = c.lk && c.lk->tls();
+    ssize_t r = 0;
+    if (tls) {
+        r = ::read(c.fd, raw_.data(), want);
+    } else {
+        if (c.in.size() < c.in_len + want) {
+            c.in.resize(c.in_len + want);
         }
-        fail(c, "connection closed by the broker");
+        r = ::read(c.fd, c.in.data() + c.in_len, want);
+    }
+    if (r == 0) {
+        on_eof(c);
         return;
     }
     if (r < 0) {
@@ -393,7 +511,37 @@ void worker::on_readable(connection& c) {
     if (c.kind == role::slow_subscriber) {
         c.read_budget -= static_cast<std::uint64_t>(r);
     }
-    c.in_len += static_cast<std::size_t>(r);
+    bool eof = false;
+    if (c.lk) {
+        link& l = *c.lk;
+        const auto n = static_cast<std::size_t>(r);
+        const link::status s =
+            tls ? l.feed_tls(raw_.data(), n, c.in, c.in_len) : l.feed_plain(c.in, c.in_len, n);
+        if (l.wire_pending() > 0) {
+            mark_dirty(c);
+        }
+        if (s == link::status::error) {
+            if (c.kind == role::connector && c.st == connection::state::closing) {
+                on_eof(c);
+                return;
+            }
+            const std::string why = l.error();
+            fail(c, why);
+            return;
+        }
+        eof = s == link::status::closed;
+        if (l.take_opened()) {
+            begin_mqtt(c);
+        }
+        if (c.st == connection::state::transport) {
+            if (eof) {
+                on_eof(c);
+            }
+            return;
+        }
+    } else {
+        c.in_len += static_cast<std::size_t>(r);
+    }
     std::size_t off = 0;
     while (off < c.in_len) {
         std::uint32_t rem = 0;
@@ -414,6 +562,9 @@ void worker::on_readable(connection& c) {
     if (off > 0) {
         std::memmove(c.in.data(), c.in.data() + off, c.in_len - off);
         c.in_len -= off;
+    }
+    if (eof && c.fd >= 0) {
+        on_eof(c);
     }
 }
 
@@ -579,7 +730,7 @@ void worker::publish_due(std::uint64_t now) {
     const options& o = *rs_.opt;
     for (connection* cp : publishers_) {
         connection& c = *cp;
-        if (c.st != connection::state::ready || c.out.size() - c.out_head > out_high_water) {
+        if (c.st != connection::state::ready || unsent(c) > out_high_water) {
             continue;
         }
         std::uint64_t allowed = 0;

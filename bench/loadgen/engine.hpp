@@ -13,11 +13,16 @@
 #include "histogram.hpp"
 #include "options.hpp"
 #include "stream_check.hpp"
+#include "transport.hpp"
 #include "wire.hpp"
 
 namespace iothub::bench {
 
 std::uint64_t now_ns() noexcept;
+
+// Makes what every connection shares for o.link (the client TLS context). Call once before
+// any worker starts; returns what failed, or "".
+std::string prepare_transport(const options& o);
 
 enum class role : std::uint8_t {
     publisher,
@@ -50,8 +55,16 @@ struct run_state {
 struct connection {
     int fd = -1;
     role kind = role::idle;
-    enum class state : std::uint8_t { idle, connecting, handshake, ready, closing, closed } st =
-        state::idle;
+    // connecting: TCP; transport: TLS handshake and/or WebSocket upgrade; handshake: CONNECT sent.
+    enum class state : std::uint8_t {
+        idle,
+        connecting,
+        transport,
+        handshake,
+        ready,
+        closing,
+        closed
+    } st = state::idle;
     std::string client_id;
     bytes in;
     std::size_t in_len = 0;
@@ -63,6 +76,7 @@ struct connection {
     std::uint64_t last_tx_ns = 0;
     std::uint32_t receive_max = 65535;
     std::uint16_t keep_alive = 60;
+    std::unique_ptr<link> lk;  // tls, ws, wss; none for tcp
 
     // publisher
     std::uint32_t pub = 0;
@@ -101,6 +115,11 @@ struct worker_totals {
     std::atomic<std::uint64_t> errors{0};
 };
 
+// Bytes queued on a connection and not yet sent: MQTT bytes plus framed/encrypted ones.
+inline std::size_t unsent(const connection& c) noexcept {
+    return c.out.size() - c.out_head + (c.lk ? c.lk->wire_pending() : 0);
+}
+
 // Packet identifiers in use on one connection.
 std::uint16_t alloc_pid(connection& c);
 bool free_pid(connection& c, std::uint16_t id);
@@ -134,6 +153,8 @@ public:
     std::uint64_t stalls = 0;  // windows freed after a second without progress
     std::vector<std::string> error_messages;
     std::uint64_t connector_started = 0;
+    tls_summary tls_info;  // of the first TLS handshake completed here
+    bool has_tls_info = false;
 
 private:
     void on_readable(connection& c);
@@ -148,6 +169,9 @@ private:
     void mark_dirty(connection& c);
     void set_events(connection& c);
     void restart_connector(connection& c);
+    void begin_mqtt(connection& c);
+    void flush_link(connection& c, std::uint64_t now);
+    void on_eof(connection& c);
 
     run_state& rs_;
     int index_;
@@ -161,6 +185,9 @@ private:
     std::uint32_t handshakes_ = 0;
     std::size_t next_to_start_ = 0;
     std::uint32_t max_handshakes_ = 256;
+    link::settings link_settings_;
+    std::uint64_t link_seed_ = 0;
+    bytes raw_;  // ciphertext read, before it is decrypted into a connection's buffer
 };
 
 }  // namespace iothub::bench

@@ -14,15 +14,23 @@ MQTT load generator: connects to a broker, runs one scenario, prints what it mea
 Connection:
   --host ADDR             broker address (IPv4) [127.0.0.1]
   --port PORT             broker port [1883]
+  --transport T           tcp | tls | ws | wss: MQTT over TCP, TLS, WebSocket, WebSocket over
+                          TLS [tcp; handshake: tls]
+  --cafile FILE           tls, wss: verify the server's chain and IP address with these CA
+                          certificates (PEM) [no verification]
+  --ws-path PATH          ws, wss: request target of the WebSocket upgrade [/mqtt]
+  --ws-max-frame BYTES    ws, wss: what is queued at a flush goes out as one frame, or as
+                          frames of at most BYTES when there is more [65536]
   --mqtt-version V        3.1.1 or 5 [3.1.1]
   --keep-alive SECONDS    keep alive announced in CONNECT; pings are sent at half of it [60]
   --threads N             generator threads, each one event loop owning its connections [1]
 
 Scenario:
-  --scenario NAME         pairs | fanout | fanin | shared | idle | connect | subscriptions |
-                          retained | slow [pairs]
+  --scenario NAME         pairs | fanout | fanin | shared | idle | connect | handshake |
+                          subscriptions | retained | slow [pairs]
   --clients N             pairs: pairs; fanout: subscribers; fanin: publishers; shared: group
-                          members; idle: connections; connect: concurrent connectors;
+                          members; idle: connections; connect, handshake: concurrent
+                          connectors;
                           slow: fast subscribers beside the slow one [1]
   --publishers N          shared: publishers [1]
   --qos 0|1|2             QoS of publishes and subscriptions [0]
@@ -96,6 +104,7 @@ std::vector<std::string> split(std::string_view s) {
 options parse_options(int argc, char** argv) {
     options o;
     bool topic_set = false;
+    bool transport_set = false;
     for (int i = 1; i < argc; ++i) {
         const std::string_view a = argv[i];
         if (a == "--help" || a == "-h") {
@@ -135,7 +144,7 @@ options parse_options(int argc, char** argv) {
                 o.kind = scenario::shared;
             } else if (s == "idle") {
                 o.kind = scenario::idle;
-            } else if (s == "connect") {
+            } else if (s == "connect" || s == "handshake") {
                 o.kind = scenario::connect;
             } else if (s == "subscriptions") {
                 o.kind = scenario::subscriptions;
@@ -146,6 +155,29 @@ options parse_options(int argc, char** argv) {
             } else {
                 fail("unknown scenario: " + std::string(s));
             }
+        } else if (a == "--transport") {
+            const std::string_view t = v;
+            transport_set = true;
+            if (t == "tcp") {
+                o.link = transport::tcp;
+            } else if (t == "tls") {
+                o.link = transport::tls;
+            } else if (t == "ws") {
+                o.link = transport::ws;
+            } else if (t == "wss") {
+                o.link = transport::wss;
+            } else {
+                fail("unknown transport: " + std::string(t));
+            }
+        } else if (a == "--cafile") {
+            o.cafile = v;
+        } else if (a == "--ws-path") {
+            o.ws_path = v;
+            if (o.ws_path.empty() || o.ws_path[0] != '/') {
+                fail("--ws-path must start with /");
+            }
+        } else if (a == "--ws-max-frame") {
+            o.ws_max_frame = static_cast<std::size_t>(to_int(a, v, 1, 1LL << 40));
         } else if (a == "--threads") {
             o.threads = static_cast<int>(to_int(a, v, 1, 64));
         } else if (a == "--clients") {
@@ -202,6 +234,9 @@ options parse_options(int argc, char** argv) {
         } else {
             fail("unknown option: " + std::string(a));
         }
+    }
+    if (o.scenario_name == "handshake" && !transport_set) {
+        o.link = transport::tls;
     }
     if (!topic_set) {
         switch (o.kind) {

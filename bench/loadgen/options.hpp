@@ -5,13 +5,20 @@
 #include <string>
 #include <vector>
 
+#include "transport.hpp"
+
 namespace iothub::bench {
 
+// handshake is connect with --transport tls by default.
 enum class scenario { pairs, fanout, fanin, shared, idle, connect, subscriptions, retained, slow };
 
 struct options {
     std::string host = "127.0.0.1";
     std::uint16_t port = 1883;
+    transport link = transport::tcp;
+    std::string cafile;  // tls, wss: verify the server with it; empty = no verification
+    std::string ws_path = "/mqtt";
+    std::size_t ws_max_frame = 64 * 1024;  // payload bytes per WebSocket frame at most
     scenario kind = scenario::pairs;
     std::string scenario_name = "pairs";
     int threads = 1;

@@ -1,13 +1,15 @@
 #pragma once
 // A process's CPU time and resident memory, read from /proc/PID.
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 #include <string>
-#include <unistd.h>
 
 namespace iothub::bench {
 
@@ -56,6 +58,14 @@ inline proc_sample read_proc(int pid) {
     }
     s.ok = true;
     return s;
+}
+
+// CPU seconds (user + system) this process has used so far, all threads.
+inline double self_cpu_s() {
+    rusage u{};
+    ::getrusage(RUSAGE_SELF, &u);
+    return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+           static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
 }  // namespace iothub::bench

@@ -16,6 +16,16 @@ void result::set(const std::string& key, double value) {
     extra.emplace_back(key, value);
 }
 
+void result::set_text(const std::string& key, const std::string& value) {
+    for (auto& kv : text) {
+        if (kv.first == key) {
+            kv.second = value;
+            return;
+        }
+    }
+    text.emplace_back(key, value);
+}
+
 namespace {
 
 double us(std::uint64_t ns) { return static_cast<double>(ns) / 1000.0; }
@@ -57,8 +67,9 @@ double per_second(std::uint64_t n, double s) { return s > 0 ? static_cast<double
 }  // namespace
 
 void print_text(const options& o, const result& r) {
-    std::printf("scenario %s: clients %d, qos %d, payload %zu B, MQTT %s, %s, threads %d\n",
+    std::printf("scenario %s: clients %d, qos %d, payload %zu B, MQTT %s over %s, %s, threads %d\n",
                 o.scenario_name.c_str(), o.clients, o.qos, o.payload, o.v5 ? "5" : "3.1.1",
+                transport_name(o.link),
                 o.rate > 0 ? ("rate " + json_number(o.rate) + " msg/s").c_str()
                            : ("window " + std::to_string(o.window)).c_str(),
                 o.threads);
@@ -103,6 +114,9 @@ void print_text(const options& o, const result& r) {
     for (const auto& [k, v] : r.extra) {
         std::printf("  %-26s %s\n", k.c_str(), json_number(v).c_str());
     }
+    for (const auto& [k, v] : r.text) {
+        std::printf("  %-26s %s\n", k.c_str(), v.c_str());
+    }
     if (r.errors > 0) {
         std::printf("  ERRORS     %llu\n", static_cast<unsigned long long>(r.errors));
         for (const auto& e : r.error_messages) {
@@ -129,6 +143,7 @@ void print_json(const options& o, const result& r) {
     field("threads", json_number(o.threads));
     field("qos", json_number(o.qos));
     field("mqtt_version", json_string(o.v5 ? "5" : "3.1.1"));
+    field("transport", json_string(transport_name(o.link)));
     field("payload", json_number(static_cast<double>(o.payload)));
     field("topic", json_string(o.topic));
     field("sub_topic", json_string(o.sub_topic));
@@ -192,6 +207,9 @@ void print_json(const options& o, const result& r) {
     }
     for (const auto& [k, v] : r.extra) {
         field(k.c_str(), json_number(v));
+    }
+    for (const auto& [k, v] : r.text) {
+        field(k.c_str(), json_string(v));
     }
     field("ok", (r.errors == 0 && r.integrity_ok) ? "true" : "false");
     j += "}\n";

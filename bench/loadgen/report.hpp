@@ -36,8 +36,10 @@ struct result {
     std::uint64_t rss_after = 0;
     std::uint64_t rss_max = 0;
     std::vector<std::pair<std::string, double>> extra;
+    std::vector<std::pair<std::string, std::string>> text;  // e.g. the TLS parameters
 
     void set(const std::string& key, double value);
+    void set_text(const std::string& key, const std::string& value);
 };
 
 void print_text(const options& o, const result& r);

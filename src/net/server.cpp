@@ -150,6 +150,13 @@ constexpr std::size_t tls_record = 16384;
 // Output waiting for a client that does not read: past this, the connection stops reading
 // (so it stops producing replies) until the writes drain below half of it.
 constexpr std::size_t output_high_water = 4 * 1024 * 1024;
+// The largest WebSocket frame accepted. Frames need not line up with MQTT packets (a client
+// may batch many packets in one), and the decoder streams them, so this only stops lengths no
+// client sends; the packets inside still meet max_packet_size.
+std::uint64_t ws_max_frame(const broker::broker& b) {
+    return std::max<std::uint64_t>(b.config()->max_packet_size, 64ull * 1024 * 1024);
+}
+
 // A closing connection whose peer does not take the last bytes is cut after this.
 constexpr auto close_grace = std::chrono::seconds(5);
 
@@ -291,7 +298,7 @@ struct server::impl final : broker::dispatcher {
             s.set_option(tcp::no_delay(true), ignored);
             std::unique_ptr<ws_state> ws;
             if (kind == listener_kind::ws || kind == listener_kind::wss)
-                ws = std::make_unique<ws_state>(loop.ws_policy, broker_.config()->max_packet_size);
+                ws = std::make_unique<ws_state>(loop.ws_policy, ws_max_frame(broker_));
             if (kind == listener_kind::mqtt || kind == listener_kind::ws) {
                 std::make_shared<tcp_connection>(loop, std::move(s), tls_session{}, std::move(ws))
                     ->start();
