@@ -30,6 +30,10 @@ struct tls_settings {
     bool tls13_only = false;  // refuse TLS 1.2
     std::string origin;       // where they come from (file names), for error messages
     unsigned handshake_timeout_s = 10;
+    // Ask the client for a certificate (mqtts: devices authenticate with one). The wss
+    // listener does not: browsers abandon a WebSocket whose server asks for one, and devices
+    // on WebSocket authenticate as insecure ones do.
+    bool ask_client_certificate = true;
 };
 
 // What the WebSocket listeners accept (see net/websocket.hpp).
@@ -53,8 +57,8 @@ public:
     std::string listen_mqtts(const endpoint& ep, const tls_settings& tls);
     // Binds the MQTT-over-WebSocket listener.
     std::string listen_ws(const endpoint& ep, const websocket_settings& ws);
-    // Binds the MQTT-over-WebSocket-over-TLS listener; `tls` as for listen_mqtts (one context
-    // serves both: reload_tls replaces it for both).
+    // Binds the MQTT-over-WebSocket-over-TLS listener; `tls` as for listen_mqtts, without
+    // asking for client certificates (reload_tls replaces both listeners' contexts).
     std::string listen_wss(const endpoint& ep, const websocket_settings& ws,
                            const tls_settings& tls);
     // A new path or origin list for the upgrades that start from now on.

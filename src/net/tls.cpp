@@ -99,8 +99,12 @@ tls_context::tls_context(const tls_settings& s)
                                  ": it is not the key of the certificate");
     }
     // Ask for a client certificate; go on without one, or with one no CA here signed.
-    SSL_CTX_set_verify(h, SSL_VERIFY_PEER, nullptr);
-    SSL_CTX_set_cert_verify_callback(h, accept_any_chain, nullptr);
+    if (s.ask_client_certificate) {
+        SSL_CTX_set_verify(h, SSL_VERIFY_PEER, nullptr);
+        SSL_CTX_set_cert_verify_callback(h, accept_any_chain, nullptr);
+    } else {
+        SSL_CTX_set_verify(h, SSL_VERIFY_NONE, nullptr);
+    }
     // No session resumption: a resumed session knows the client's leaf certificate but not
     // the intermediates it sent (OpenSSL keeps no chain in a session), and the gatekeeper
     // judges the whole chain at every CONNECT. No tickets, and no cache for the workers to
