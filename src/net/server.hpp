@@ -1,8 +1,8 @@
 #pragma once
-// Event loops and listeners: one Asio io_context per worker thread, a listening socket per
+// Event loops and listeners: one epoll loop per worker thread, a listening socket per
 // worker on each address (SO_REUSEPORT spreads new connections), and the batched hand-off of
-// deliveries between workers. MQTT over TCP, TLS, WebSocket and WebSocket over TLS. Boost and
-// OpenSSL stay inside net/*.cpp.
+// deliveries between workers. MQTT over TCP, TLS, WebSocket and WebSocket over TLS. OpenSSL
+// and Boost (Beast's HTTP parser, Asio's TLS context) stay inside net/*.cpp.
 
 #include <cstdint>
 #include <functional>

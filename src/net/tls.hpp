@@ -5,7 +5,7 @@
 //
 // A connection's SSL object reads and writes the socket's descriptor itself (a socket BIO on
 // the non-blocking fd), and the event loop only waits for readiness, as it does for plain TCP.
-// Nothing in that state belongs to an io_context, so a connection moves to another worker as a
+// Nothing in that state belongs to an event loop, so a connection moves to another worker as a
 // TCP one does: the descriptor is released and assigned there, and the SSL object goes along
 // with whatever it has read ahead. Asio's ssl::stream is not used for the data path: it cannot
 // change io_context, and it keeps about 34 KB of buffers per connection even when idle, where
