@@ -15,7 +15,7 @@ constexpr std::uint64_t connect_timeout_ms = 10000;  // time allowed between acc
 connection::connection(worker& w, transport& t)
     : worker_(w), transport_(t), limits_(w.owner().config()) {
     worker_.refresh_clock();
-    last_rx_ms_ = accepted_ms_ = worker_.now();
+    last_rx_ms_ = worker_.now();  // the connect timeout runs from here
     worker_.attach(this);
 }
 
@@ -30,22 +30,27 @@ connection::~connection() {
 void connection::on_data(std::span<const std::uint8_t> data) {
     if (data.empty()) return;
     worker_.refresh_clock();
-    last_rx_ms_ = worker_.now();
+    // Before CONNECT the field keeps the time of the accept (handle_connect sets it).
+    if (state_ != state::awaiting_connect) last_rx_ms_ = worker_.now();
     if (in_.empty()) {
         // Whole packets are decoded straight from the transport's buffer; only an incomplete
         // tail is kept, so an idle connection holds no input buffer at all.
         const std::size_t used = process_input(data);
-        if (used < data.size() && !closing()) in_.assign(data.begin() + used, data.end());
+        if (used < data.size() && !closing()) in_.append(data.subspan(used));
     } else {
-        in_.insert(in_.end(), data.begin(), data.end());
-        const std::size_t used = process_input(in_);
-        in_.erase(in_.begin(), in_.begin() + static_cast<std::ptrdiff_t>(used));
-        if (in_.empty() || closing()) std::vector<std::uint8_t>().swap(in_);
+        in_.append(data);
+        const std::size_t used = process_input(in_.bytes());
+        if (closing())
+            in_.clear();
+        else
+            in_.consume(used);
     }
     worker_.flush();
 }
 
-std::vector<std::uint8_t> connection::take_input() { return std::move(in_); }
+std::vector<std::uint8_t> connection::take_input() {
+    return in_.take();
+}
 
 std::size_t connection::process_input(std::span<const std::uint8_t> buf) {
     std::size_t pos = 0;
@@ -208,7 +213,7 @@ void connection::pump() {
 
 void connection::tick(std::uint64_t now) {
     if (state_ == state::awaiting_connect) {
-        if (now >= accepted_ms_ + connect_timeout_ms) {
+        if (now >= last_rx_ms_ + connect_timeout_ms) {
             state_ = state::closing;
             log_event(1, "no CONNECT within " + std::to_string(connect_timeout_ms / 1000) +
                              " s from " + transport_.peer());
@@ -236,10 +241,11 @@ void connection::close_with(mqtt::reason_code rc, const char* reason_text, bool 
     end_session_link(publish_will, reason_text);
 }
 
-void connection::fail(mqtt::reason_code rc, const char* text) {
+void connection::fail(mqtt::reason_code rc, const char* text, std::string_view who) {
     worker_.owner().drops().protocol_errors.fetch_add(1, std::memory_order_relaxed);
+    if (who.empty()) who = linked_client_id();
     log_event(1, std::string("closing connection from ") + transport_.peer() +
-                     (client_id_.empty() ? "" : " (client '" + client_id_ + "')") + ": " + text +
+                     (who.empty() ? "" : " (client '" + std::string(who) + "')") + ": " + text +
                      " (" + mqtt::to_string(rc) + ")");
     if (identity_ && state_ == state::connected) {
         if (auto* g = worker_.owner().get_gatekeeper()) {
@@ -299,7 +305,8 @@ void connection::report_refusal(refusal why, std::string_view topic) {
 void connection::end_session_link(bool publish_will, const char* reason) {
     if (identity_ && session_ != nullptr) {
         if (auto* g = worker_.owner().get_gatekeeper())
-            g->disconnected(worker_, *identity_, client_id_, reason != nullptr ? reason : "");
+            g->disconnected(worker_, *identity_, session_->client_id,
+                            reason != nullptr ? reason : "");
     }
     if (counted_) {
         worker_.owner().remove_connection();
@@ -332,8 +339,10 @@ void connection::end_session_link(bool publish_will, const char* reason) {
         m->origin = s.id;
         m->props_wire = forwarded_properties(will_->props);
         pending_will w{std::move(m), will_->props.message_expiry_interval, 0};
-        if (will_delay_ > 0 && s.persistent()) {
-            w.due_ms = now + std::uint64_t{will_delay_} * 1000;
+        // v5 only (3.x wills carry no properties).
+        const std::uint32_t delay = will_->props.will_delay_interval.value_or(0);
+        if (delay > 0 && s.persistent()) {
+            w.due_ms = now + std::uint64_t{delay} * 1000;
             if (auto end = s.expires_at_ms(); end != 0) w.due_ms = std::min(w.due_ms, end);
             worker_.schedule_will(s, std::move(w));
         } else {

@@ -8,10 +8,11 @@
 #include <optional>
 #include <span>
 #include <string>
-#include <unordered_map>
+#include <string_view>
 #include <vector>
 
 #include "broker/gatekeeper.hpp"
+#include "broker/input_buffer.hpp"
 #include "broker/limits.hpp"
 #include "broker/message.hpp"
 #include "broker/output_queue.hpp"
@@ -82,7 +83,8 @@ public:
     bool connected() const noexcept { return state_ == state::connected; }
     bool closing() const noexcept { return state_ == state::closing || state_ == state::closed; }
     mqtt::protocol_version version() const noexcept { return version_; }
-    const std::string& client_id() const noexcept { return client_id_; }
+    // The session's client id (a copy); empty before CONNECT and after the session's end.
+    std::string client_id() const { return std::string(linked_client_id()); }
     const std::shared_ptr<const limits>& limits_snapshot() const noexcept { return limits_; }
     // Who the client authenticated as; null on the open development hub.
     const identity_ptr& identity() const noexcept { return identity_; }
@@ -110,8 +112,12 @@ private:
     bool send_publish(outgoing_message& m);
     void send_inflight(outgoing_message&& m);
     // Protocol violation: v5 DISCONNECT with rc (+ reason string if allowed), 3.x silent close.
-    void fail(mqtt::reason_code rc, const char* text);
-    void refuse_connect(mqtt::reason_code rc, const char* text);
+    // `who`: the client id for the log while CONNECT is handled (later: the session's).
+    void fail(mqtt::reason_code rc, const char* text, std::string_view who = {});
+    void refuse_connect(mqtt::reason_code rc, const char* text, std::string_view who = {});
+    std::string_view linked_client_id() const noexcept {
+        return session_ != nullptr ? session_->client_id : std::string_view{};
+    }
     void end_session_link(bool publish_will, const char* reason);
     // Whether the identity's rules let this message be published; `why` says what refused.
     bool permitted(std::string_view topic, std::uint8_t qos, bool retain, refusal& why) const;
@@ -119,27 +125,29 @@ private:
     std::uint16_t window() const noexcept;
     void log_event(int level, const std::string& text) const;
 
+    friend class worker;  // keeps worker_slot_
+
+    // Fields ordered by size, so an idle connection carries no padding.
     worker& worker_;
     transport& transport_;
     std::shared_ptr<const limits> limits_;
+    output_queue out_;
+    input_buffer in_;             // an incomplete packet waiting for the rest
+    session* session_ = nullptr;  // its client id is the connection's
+    identity_ptr identity_;
+    // Awaiting CONNECT: when the socket was accepted; connected: when bytes last arrived.
+    std::uint64_t last_rx_ms_ = 0;
+    std::unique_ptr<mqtt::will_message> will_;  // most clients have none: kept out of line
+    // Index: alias; empty string = not set. Made on the first alias the client sets.
+    std::unique_ptr<std::vector<std::string>> topic_aliases_;
+    std::uint32_t client_max_packet_ = 0;       // 0: no limit beyond the protocol's
+    std::uint32_t worker_slot_ = 0;             // position in the worker's connection list
+    std::uint16_t keep_alive_ = 0;
+    std::uint16_t client_receive_max_ = 65535;  // v5 receive maximum of the client
     state state_ = state::awaiting_connect;
     mqtt::protocol_version version_ = mqtt::protocol_version::v311;
-    std::vector<std::uint8_t> in_;  // an incomplete packet waiting for the rest
-    output_queue out_;
-    session* session_ = nullptr;
-    identity_ptr identity_;
-    std::string client_id_;
-    std::string username_;
-    std::uint16_t keep_alive_ = 0;
-    std::uint64_t last_rx_ms_ = 0;
-    std::uint64_t accepted_ms_ = 0;
-    std::unique_ptr<mqtt::will_message> will_;  // most clients have none: kept out of line
-    std::uint32_t will_delay_ = 0;
     bool counted_ = false;
-    bool problem_information_ = true;           // v5 request problem information
-    std::uint32_t client_max_packet_ = 0;       // 0: no limit beyond the protocol's
-    std::uint16_t client_receive_max_ = 65535;  // v5 receive maximum of the client
-    std::vector<std::string> topic_aliases_;  // index: alias; empty string = not set
+    bool problem_information_ = true;  // v5 request problem information
 };
 
 }  // namespace iothub::broker

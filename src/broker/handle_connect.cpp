@@ -28,10 +28,11 @@ std::string random_client_id() {
 
 }  // namespace
 
-void connection::refuse_connect(mqtt::reason_code rc, const char* text) {
+void connection::refuse_connect(mqtt::reason_code rc, const char* text, std::string_view who) {
     worker_.owner().drops().protocol_errors.fetch_add(1, std::memory_order_relaxed);
+    if (who.empty()) who = linked_client_id();
     log_event(1, std::string("refusing connection from ") + transport_.peer() +
-                     (client_id_.empty() ? "" : " (client '" + client_id_ + "')") + ": " + text +
+                     (who.empty() ? "" : " (client '" + std::string(who) + "')") + ": " + text +
                      " (" + mqtt::to_string(rc) + ")");
     // CONNACK carries the refusal when the protocol has a code for it (3.1.1 section 3.2.2.3:
     // codes 1-5 only; otherwise the connection just closes).
@@ -56,20 +57,19 @@ void connection::refuse_connect(mqtt::reason_code rc, const char* text) {
 bool connection::handle_connect(mqtt::connect& c) {
     version_ = c.version;
     const bool v5 = version_ == mqtt::protocol_version::v5;
-    client_id_ = c.client_id;
     if (v5 && c.props.request_problem_information) problem_information_ = *c.props.request_problem_information != 0;
 
     if (v5 && c.props.authentication_method) {
         refuse_connect(mqtt::reason_code::bad_authentication_method,
-                       "enhanced authentication is not supported");
+                       "enhanced authentication is not supported", c.client_id);
         return false;
     }
     if (v5 && c.props.receive_maximum && *c.props.receive_maximum == 0) {
-        fail(mqtt::reason_code::protocol_error, "receive maximum of 0");
+        fail(mqtt::reason_code::protocol_error, "receive maximum of 0", c.client_id);
         return false;
     }
     if (v5 && c.props.maximum_packet_size && *c.props.maximum_packet_size == 0) {
-        fail(mqtt::reason_code::protocol_error, "maximum packet size of 0");
+        fail(mqtt::reason_code::protocol_error, "maximum packet size of 0", c.client_id);
         return false;
     }
 
@@ -90,16 +90,17 @@ bool connection::handle_connect(mqtt::connect& c) {
         adm.client_id = c.client_id;
     }
     if (adm.rc != mqtt::reason_code::success) {
-        refuse_connect(adm.rc, adm.reason.c_str());
+        refuse_connect(adm.rc, adm.reason.c_str(), c.client_id);
         return false;
     }
-    client_id_ = std::move(adm.client_id);
+    // Until the session is linked, the client id lives here (then in the session).
+    std::string& client_id = adm.client_id;
 
     // Client identifier (3.1.1 section 3.1.3.1, 5.0 section 3.1.3.1). An empty one is assigned
     // by the server: the device's id when the hub named the client, a random one otherwise;
     // either way an MQTT 5 client learns it from the CONNACK (5.0 section 3.2.2.3.7).
     bool assigned = c.client_id.empty();
-    if (client_id_.empty()) {
+    if (client_id.empty()) {
         if (version_ == mqtt::protocol_version::v31 ||
             (version_ == mqtt::protocol_version::v311 && !c.clean_start)) {
             refuse_connect(mqtt::reason_code::client_identifier_not_valid,
@@ -108,11 +109,11 @@ bool connection::handle_connect(mqtt::connect& c) {
         }
         // An id that hashes to this worker, so the connection stays here.
         do {
-            client_id_ = random_client_id();
-        } while (worker_.owner().owner_of(adm.hub, client_id_) != worker_.index());
+            client_id = random_client_id();
+        } while (worker_.owner().owner_of(adm.hub, client_id) != worker_.index());
     }
 
-    const unsigned owner = worker_.owner().owner_of(adm.hub, client_id_);
+    const unsigned owner = worker_.owner().owner_of(adm.hub, client_id);
     if (owner != worker_.index()) {
         transport_.migrate(owner);
         return false;
@@ -122,24 +123,25 @@ bool connection::handle_connect(mqtt::connect& c) {
     if (c.will) {
         if (!mqtt::valid_topic_name(c.will->topic, limits_->max_topic_length,
                                     limits_->max_topic_levels)) {
-            refuse_connect(mqtt::reason_code::topic_name_invalid, "invalid will topic");
+            refuse_connect(mqtt::reason_code::topic_name_invalid, "invalid will topic", client_id);
             return false;
         }
         if (c.will->retain && !limits_->retain_available) {
-            refuse_connect(mqtt::reason_code::retain_not_supported, "retain is not supported");
+            refuse_connect(mqtt::reason_code::retain_not_supported, "retain is not supported",
+                           client_id);
             return false;
         }
         refusal why{};
         if (!permitted(c.will->topic, c.will->qos, c.will->retain, why)) {
             report_refusal(why == refusal::publish_topic ? refusal::will_topic : why, c.will->topic);
-            refuse_connect(mqtt::reason_code::not_authorized, "the will is not allowed");
+            refuse_connect(mqtt::reason_code::not_authorized, "the will is not allowed", client_id);
             return false;
         }
     }
 
     if (!worker_.owner().try_add_connection()) {
         refuse_connect(v5 ? mqtt::reason_code::server_busy : mqtt::reason_code::server_unavailable,
-                       "too many connections");
+                       "too many connections", client_id);
         return false;
     }
     counted_ = true;
@@ -153,11 +155,9 @@ bool connection::handle_connect(mqtt::connect& c) {
         keep_alive_ = limits_->max_keep_alive;
         keep_alive_changed = true;
     }
-    username_ = c.username.value_or("");
     if (v5) {
         client_receive_max_ = c.props.receive_maximum.value_or(65535);
         client_max_packet_ = c.props.maximum_packet_size.value_or(0);
-        will_delay_ = c.will ? c.will->props.will_delay_interval.value_or(0) : 0;
     }
     if (c.will) will_ = std::make_unique<mqtt::will_message>(std::move(*c.will));
 
@@ -175,17 +175,17 @@ bool connection::handle_connect(mqtt::connect& c) {
     }
 
     auto& hub = worker_.owner().hub(adm.hub);
-    session* s = worker_.find_session(hub.name, client_id_);
+    session* s = worker_.find_session(hub.name, client_id);
     if (s != nullptr && s->conn != nullptr) {
         // What the old connection sent before this CONNECT (a DISCONNECT changing the
         // session expiry, say) is handled first.
         s->conn->read_pending();
-        s = worker_.find_session(hub.name, client_id_);
+        s = worker_.find_session(hub.name, client_id);
     }
     if (s != nullptr && s->conn != nullptr) {
         // Take-over (3.1.4): the existing connection is closed; v5 is told why.
         s->conn->close_with(mqtt::reason_code::session_taken_over, "session taken over");
-        s = worker_.find_session(hub.name, client_id_);  // it may have ended with that link
+        s = worker_.find_session(hub.name, client_id);  // it may have ended with that link
     }
     bool session_present = false;
     if (s != nullptr && c.clean_start) {
@@ -198,7 +198,7 @@ bool connection::handle_connect(mqtt::connect& c) {
         session_present = true;
         s->will.reset();  // reconnected before the will delay passed (5.0 section 3.1.3.2.2)
     } else {
-        s = &worker_.create_session(hub, client_id_);
+        s = &worker_.create_session(hub, client_id);
     }
     s->version = version_;
     s->expiry_interval = expiry;
@@ -208,7 +208,7 @@ bool connection::handle_connect(mqtt::connect& c) {
     mqtt::connack ack;
     ack.session_present = session_present;
     if (v5) {
-        if (assigned) ack.props.assigned_client_identifier = client_id_;
+        if (assigned) ack.props.assigned_client_identifier = client_id;
         if (limits_->receive_maximum != 65535) ack.props.receive_maximum = limits_->receive_maximum;
         if (limits_->topic_alias_maximum != 0)
             ack.props.topic_alias_maximum = limits_->topic_alias_maximum;
@@ -218,13 +218,14 @@ bool connection::handle_connect(mqtt::connect& c) {
         if (!limits_->retain_available) ack.props.retain_available = 0;
     }
     state_ = state::connected;
+    last_rx_ms_ = worker_.now();  // keep alive runs from the CONNECT
     send(ack);
     if (!session_present) worker_.save_session(*s);
     if (identity_) {
         if (auto* g = worker_.owner().get_gatekeeper())
-            g->connected(worker_, *identity_, client_id_, transport_.peer());
+            g->connected(worker_, *identity_, s->client_id, transport_.peer());
     }
-    log_event(1, "client '" + client_id_ + "' connected from " + transport_.peer() +
+    log_event(1, "client '" + client_id + "' connected from " + transport_.peer() +
                      (session_present ? " (session resumed)" : ""));
 
     // Re-send what the previous connection left unacknowledged (4.4), in order, within the

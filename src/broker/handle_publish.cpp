@@ -40,14 +40,17 @@ void connection::handle_publish(mqtt::publish& p) {
             return;
         }
         if (!p.topic.empty()) {
-            if (topic_aliases_.size() <= alias) topic_aliases_.resize(alias + 1u);
-            topic_aliases_[alias] = p.topic;
+            if (!topic_aliases_) topic_aliases_ = std::make_unique<std::vector<std::string>>();
+            auto& aliases = *topic_aliases_;
+            if (aliases.size() <= alias) aliases.resize(alias + 1u);
+            aliases[alias] = p.topic;
         } else {
-            if (alias >= topic_aliases_.size() || topic_aliases_[alias].empty()) {
+            if (!topic_aliases_ || alias >= topic_aliases_->size() ||
+                (*topic_aliases_)[alias].empty()) {
                 fail(mqtt::reason_code::protocol_error, "unknown topic alias");
                 return;
             }
-            p.topic = topic_aliases_[alias];
+            p.topic = (*topic_aliases_)[alias];
         }
     }
     // Exactly once: a QoS 2 id not yet released is a re-transmission (4.3.3). Checked after

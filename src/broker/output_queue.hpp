@@ -2,9 +2,11 @@
 // What a connection has to send, in order: bytes it owns (packet headers, acks, small
 // payloads) and payloads of shared messages, sent by reference. A payload delivered to many
 // subscribers is therefore never copied per subscriber; the transport writes the pieces with
-// one gathering system call.
+// one gathering system call. An idle connection's queue is one empty string: the list of
+// shared payloads is made when the first one is queued.
 
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -29,36 +31,40 @@ public:
             bytes_.append(m->payload);
             return;
         }
-        refs_.push_back({bytes_.size(), m});
-        shared_size_ += m->payload.size();
+        if (!shared_) shared_ = std::make_unique<shared_payloads>();
+        shared_->refs.push_back({bytes_.size(), m});
+        shared_->size += m->payload.size();
     }
 
-    std::size_t size() const noexcept { return bytes_.size() + shared_size_; }
-    bool empty() const noexcept { return bytes_.empty() && refs_.empty(); }
+    std::size_t size() const noexcept { return bytes_.size() + (shared_ ? shared_->size : 0); }
+    bool empty() const noexcept { return bytes_.empty() && (!shared_ || shared_->refs.empty()); }
     void clear() {
         bytes_.clear();
-        refs_.clear();
-        shared_size_ = 0;
+        if (shared_) {
+            shared_->refs.clear();
+            shared_->size = 0;
+        }
     }
     void swap(output_queue& o) noexcept {
         bytes_.swap(o.bytes_);
-        refs_.swap(o.refs_);
-        std::swap(shared_size_, o.shared_size_);
+        shared_.swap(o.shared_);
     }
     // Gives back memory that grew for a burst.
     void trim() {
         if (bytes_.capacity() > 256 * 1024) std::string().swap(bytes_);
-        if (refs_.capacity() > 1024) decltype(refs_)().swap(refs_);
+        if (shared_ && shared_->refs.empty() && shared_->refs.capacity() > 1024) shared_.reset();
     }
 
     // Calls f(std::string_view) for each piece, in order.
     template <class F>
     void for_each_piece(F&& f) const {
         std::size_t at = 0;
-        for (const auto& r : refs_) {
-            if (r.offset > at) f(std::string_view(bytes_).substr(at, r.offset - at));
-            f(std::string_view(r.msg->payload));
-            at = r.offset;
+        if (shared_) {
+            for (const auto& r : shared_->refs) {
+                if (r.offset > at) f(std::string_view(bytes_).substr(at, r.offset - at));
+                f(std::string_view(r.msg->payload));
+                at = r.offset;
+            }
         }
         if (bytes_.size() > at) f(std::string_view(bytes_).substr(at));
     }
@@ -75,9 +81,12 @@ private:
         std::size_t offset;  // position in bytes_ the payload goes before
         message_ptr msg;
     };
+    struct shared_payloads {
+        std::vector<shared_payload> refs;
+        std::size_t size = 0;  // bytes of their payloads
+    };
     std::string bytes_;
-    std::vector<shared_payload> refs_;
-    std::size_t shared_size_ = 0;
+    std::unique_ptr<shared_payloads> shared_;
 };
 
 }  // namespace iothub::broker

@@ -6,37 +6,32 @@
 
 namespace iothub::broker {
 
-namespace {
-
-std::string session_key(std::string_view hub, std::string_view client_id) {
-    std::string key;
-    key.reserve(hub.size() + 1 + client_id.size());
-    key.append(hub);
-    key.push_back('\0');
-    key.append(client_id);
-    return key;
-}
-
-}  // namespace
-
-worker::worker(broker& b, unsigned index) : broker_(b), index_(index), now_ms_(b.now()) {}
+worker::worker(broker& b, unsigned index)
+    : broker_(b), index_(index), sessions_(index), now_ms_(b.now()) {}
 
 worker::~worker() = default;
 
+void worker::attach(connection* c) {
+    c->worker_slot_ = static_cast<std::uint32_t>(connections_.size());
+    connections_.push_back(c);
+}
+
+void worker::detach(connection* c) noexcept {
+    // Swap with the last: order does not matter, and each connection knows its position.
+    const std::uint32_t at = c->worker_slot_;
+    connection* last = connections_.back();
+    connections_[at] = last;
+    last->worker_slot_ = at;
+    connections_.pop_back();
+    if (connections_.empty() && connections_.capacity() > 1024) connections_.shrink_to_fit();
+}
+
 session* worker::find_session(std::string_view hub, std::string_view client_id) {
-    auto it = by_key_.find(session_key(hub, client_id));
-    return it == by_key_.end() ? nullptr : it->second;
+    return sessions_.find(hub, client_id);
 }
 
 session& worker::create_session(hub_space& hub, std::string_view client_id) {
-    auto s = std::make_unique<session>();
-    s->id = (next_session_seq_++ << 10) | index_;
-    s->hub = &hub;
-    s->client_id = std::string(client_id);
-    auto& ref = *s;
-    by_key_[session_key(hub.name, client_id)] = &ref;
-    sessions_.emplace(ref.id, std::move(s));
-    return ref;
+    return sessions_.create(hub, client_id);
 }
 
 session& worker::restore_session(hub_space& hub, std::string_view client_id) {
@@ -45,23 +40,23 @@ session& worker::restore_session(hub_space& hub, std::string_view client_id) {
 }
 
 void worker::destroy_session(session& s) {
-    {
+    if (!s.subscriptions.empty()) {
         auto index = s.hub->subscriptions.write();
-        for (auto& [key, sub] : s.subscriptions) index->unsubscribe(sub.filter, sub.group, s.id);
+        for (const auto& [key, sub] : s.subscriptions)
+            index->unsubscribe(sub.filter, sub.group, s.id);
     }
     if (s.stored && broker_.get_persistence() != nullptr)
-        broker_.get_persistence()->session_erase(s.hub->name, s.client_id);
-    by_key_.erase(session_key(s.hub->name, s.client_id));
-    sessions_.erase(s.id);
+        broker_.get_persistence()->session_erase(s.hub->name, std::string(s.client_id));
+    sessions_.destroy(s);
 }
 
 void worker::drop_sessions(std::string_view hub, std::string_view client_id) {
     std::vector<session*> doomed;
-    for (auto& [id, s] : sessions_) {
-        if (s->conn != nullptr || s->hub->name != hub) continue;
-        if (!client_id.empty() && s->client_id != client_id) continue;
-        doomed.push_back(s.get());
-    }
+    sessions_.for_each([&](session& s) {
+        if (s.conn != nullptr || s.hub->name != hub) return;
+        if (!client_id.empty() && s.client_id != client_id) return;
+        doomed.push_back(&s);
+    });
     for (auto* s : doomed) {
         s->will.reset();
         destroy_session(*s);
@@ -70,7 +65,7 @@ void worker::drop_sessions(std::string_view hub, std::string_view client_id) {
 
 void worker::add_subscription(session& s, const std::string& key, session_subscription sub) {
     s.hub->subscriptions.write()->subscribe(sub.filter, sub.group, s.id, sub.options);
-    s.subscriptions[key] = std::move(sub);
+    s.subscriptions.insert_or_assign(key, std::move(sub));
 }
 
 bool worker::remove_subscription(session& s, const std::string& key) {
@@ -145,14 +140,14 @@ void worker::on_deliveries(std::vector<delivery>& batch) {
 }
 
 void worker::deliver_local(delivery&& d) {
-    auto it = sessions_.find(d.target);
-    if (it == sessions_.end()) return;  // the session ended while the message travelled
+    session* s = sessions_.find(d.target);
+    if (s == nullptr) return;  // the session ended while the message travelled
     outgoing_message m;
     m.msg = std::move(d.msg);
     m.qos = d.qos;
     m.retain = d.retain;
     m.subscription_ids = std::move(d.subscription_ids);
-    deliver_to(*it->second, std::move(m));
+    deliver_to(*s, std::move(m));
 }
 
 void worker::deliver_to(session& s, outgoing_message&& m) {
@@ -180,7 +175,7 @@ void worker::deliver_to(session& s, outgoing_message&& m) {
         // The newest message is refused: what is held keeps its order and its promise.
         (m.qos == 0 ? drops.qos0_dropped : drops.queue_full).fetch_add(1, std::memory_order_relaxed);
         if (m.qos > 0 && broker_.may_log_drop(now) && broker_.log)
-            broker_.log(3, "queue of client '" + s.client_id + "' is full (" +
+            broker_.log(3, "queue of client '" + std::string(s.client_id) + "' is full (" +
                                std::to_string(s.queue.size() + s.inflight.size()) +
                                " messages): dropping new messages; " +
                                std::to_string(drops.queue_full.load()) + " dropped so far");
@@ -214,12 +209,12 @@ void worker::publish_will(hub_space& hub, const message_ptr& m) {
 void worker::tick(std::uint64_t now) {
     now_ms_ = now;
     // Copy: a tick may close connections, which detach themselves.
-    std::vector<connection*> conns(connections_.begin(), connections_.end());
+    const std::vector<connection*> conns = connections_;
     for (auto* c : conns) c->tick(now);
     // Delayed wills whose time came.
-    for (auto& [id, s] : sessions_) {
-        if (s->will && s->will->due_ms <= now) release_will(*s);
-    }
+    sessions_.for_each([&](session& s) {
+        if (s.will && s.will->due_ms <= now) release_will(s);
+    });
     if (now >= next_expiry_scan_ms_) {
         next_expiry_scan_ms_ = now + 1000;
         expire_sessions(now);
@@ -230,23 +225,22 @@ void worker::tick(std::uint64_t now) {
 
 void worker::expire_sessions(std::uint64_t now) {
     std::vector<session*> ended;
-    for (auto& entry : sessions_) {
-        session* s = entry.second.get();
-        if (s->conn != nullptr) continue;
-        auto at = s->expires_at_ms();
-        if (at != 0 && now >= at) ended.push_back(s);
+    sessions_.for_each([&](session& s) {
+        if (s.conn != nullptr) return;
+        auto at = s.expires_at_ms();
+        if (at != 0 && now >= at) ended.push_back(&s);
         // Expired messages leave the offline queue.
-        if (!s->queue.empty()) {
-            s->queue.erase_if([&](const outgoing_message& m) {
+        if (!s.queue.empty()) {
+            s.queue.erase_if([&](const outgoing_message& m) {
                 if (m.msg && m.msg->expired(now)) {
-                    s->release(m);
+                    s.release(m);
                     broker_.drops().expired.fetch_add(1, std::memory_order_relaxed);
                     return true;
                 }
                 return false;
             });
         }
-    }
+    });
     for (auto* s : ended) {
         // A will delayed past the session's end is published when the session ends.
         release_will(*s);
@@ -255,15 +249,15 @@ void worker::expire_sessions(std::uint64_t now) {
 }
 
 void worker::shutdown() {
-    std::vector<connection*> conns(connections_.begin(), connections_.end());
+    const std::vector<connection*> conns = connections_;
     for (auto* c : conns) c->close_with(mqtt::reason_code::server_shutting_down, "server shutting down");
     // Delayed wills are not kept across a restart: their clients are gone, so they go out now.
-    for (auto& entry : sessions_) release_will(*entry.second);
+    sessions_.for_each([this](session& s) { release_will(s); });
     flush();
 }
 
 void worker::save_sessions() {
-    for (auto& entry : sessions_) save_session(*entry.second);
+    sessions_.for_each([this](session& s) { save_session(s); });
 }
 
 void worker::save_session(session& s) {

@@ -6,12 +6,11 @@
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include "broker/broker.hpp"
 #include "broker/session.hpp"
+#include "broker/session_table.hpp"
 
 namespace iothub::broker {
 
@@ -43,12 +42,10 @@ public:
     bool remove_subscription(session& s, const std::string& key);
 
     // Connections on this worker (for keep-alive and shutdown).
-    void attach(connection* c) { connections_.insert(c); }
-    void detach(connection* c) { connections_.erase(c); }
+    void attach(connection* c);
+    void detach(connection* c) noexcept;
     // A copy: the caller may close connections while walking it.
-    std::vector<connection*> connections() const {
-        return {connections_.begin(), connections_.end()};
-    }
+    std::vector<connection*> connections() const { return connections_; }
 
     // Routing: match once, deliver to local sessions, batch the rest per worker.
     void publish(hub_space& hub, const message_ptr& m);
@@ -89,10 +86,9 @@ private:
 
     broker& broker_;
     unsigned index_;
-    std::uint64_t next_session_seq_ = 1;
-    std::unordered_map<session_id, std::unique_ptr<session>> sessions_;
-    std::unordered_map<std::string, session*> by_key_;  // hub '\0' client id
-    std::unordered_set<connection*> connections_;
+    session_table sessions_;
+    // Each connection knows its position here (connection::worker_slot_).
+    std::vector<connection*> connections_;
     std::vector<std::vector<delivery>> outboxes_;
     struct match_entry {
         session_id sid;
@@ -104,6 +100,8 @@ private:
 };
 
 // Worker index encoded in a session id's low bits.
-inline unsigned worker_of(session_id id) noexcept { return static_cast<unsigned>(id & 0x3FF); }
+inline unsigned worker_of(session_id id) noexcept {
+    return static_cast<unsigned>(id & ((1u << session_table::worker_bits) - 1));
+}
 
 }  // namespace iothub::broker
