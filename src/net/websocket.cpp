@@ -92,13 +92,17 @@ upgrade_outcome parse_upgrade(std::string_view received, const upgrade_policy& p
     const auto end = received.find("\r\n\r\n");
     // Control bytes never appear in an HTTP head: a TLS ClientHello sent to the ws port, or
     // MQTT sent without the upgrade, is refused at once instead of waiting for a blank line.
-    const auto head = received.substr(0, end == std::string_view::npos ? received.size() : end);
-    if (std::any_of(head.begin(), head.end(), [](char ch) {
-            const auto c = static_cast<unsigned char>(ch);
-            return (c < 0x20 && c != '\r' && c != '\n' && c != '\t') || c == 0x7f;
-        }))
+    // Only the bytes a head may span are looked at, and the refusal takes up to the first such
+    // byte, so any prefix holding it decides as the whole does.
+    const auto head = received.substr(
+        0, std::min(end == std::string_view::npos ? received.size() : end, max_request_head));
+    const auto bad = std::find_if(head.begin(), head.end(), [](char ch) {
+        const auto c = static_cast<unsigned char>(ch);
+        return (c < 0x20 && c != '\r' && c != '\n' && c != '\t') || c == 0x7f;
+    });
+    if (bad != head.end())
         return refuse(400, "not an HTTP request (control bytes in the request head)",
-                      end == std::string_view::npos ? received.size() : end + 4);
+                      static_cast<std::size_t>(bad - head.begin()) + 1);
     if (end == std::string_view::npos) {
         if (received.size() >= max_request_head)
             return refuse(431, "request head larger than " + std::to_string(max_request_head) +

@@ -368,10 +368,15 @@ TEST(ws_upgrade, garbage_is_400) {
              std::string("GET /mqtt HTTP/1.1\r\nno colon here\r\n\r\n"),
              std::string("GET /mqtt HTTP/1.1\r\nUpgrade : websocket\r\n\r\n"),
              std::string("GET /mqtt HTTP/1.1\nHost: a\n\r\n\r\n"),
+         }) {
+        expect_refused(req, 400);
+    }
+    // Control bytes: refused at the first one, blank line or not.
+    for (const std::string& req : {
              std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", 15),
              std::string("\0\0\0\0\r\n\r\n", 8),
          }) {
-        expect_refused(req, 400);
+        expect_refused(upgrade(req), 400, 1);
     }
 }
 
@@ -398,9 +403,13 @@ TEST(ws_upgrade, subprotocol_names_compare_exactly) {
 TEST(ws_upgrade, control_bytes_are_refused_before_the_head_ends) {
     // A TLS ClientHello on the plain port, or MQTT without the upgrade: refused at once.
     const std::string client_hello("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11);
-    expect_refused(upgrade(client_hello), 400, client_hello.size());
+    expect_refused(upgrade(client_hello), 400, 1);
     const std::string connect("\x10\x0c\x00\x04MQTT\x04\x02\x00\x3c\x00\x00", 14);
-    expect_refused(upgrade(connect), 400, connect.size());
+    expect_refused(upgrade(connect), 400, 1);
+    // Decided at the first such byte, however much follows.
+    const std::string late = "GET /mqtt HTTP/1.1\r\nHost: x\x01y\r\n";
+    expect_refused(upgrade(late), 400, late.find('\x01') + 1);
+    expect_refused(upgrade(late + "\r\n"), 400, late.find('\x01') + 1);
 }
 
 }  // namespace
