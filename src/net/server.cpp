@@ -109,6 +109,9 @@ public:
     void run_write() { do_write(); }
     // Past its deadline (handshake or closing grace).
     void on_deadline();
+    // Idle since the last tick: frees the write buffers kept for the next burst; false while
+    // they are still in use.
+    bool release_write_buffers();
     // The server stops: ends a handshake under way, or drops a connection still open.
     void abandon() { finish(); }
 
@@ -130,6 +133,7 @@ public:
     bool in_read_list = false;
     bool in_write_list = false;
     bool has_deadline = false;
+    bool keeps_write_buffers = false;
 
 private:
     enum class wait_for : std::uint8_t { nothing, readable, writable };
@@ -303,6 +307,10 @@ struct worker_loop {
             c->has_deadline = false;
             deadlines.erase(std::find(deadlines.begin(), deadlines.end(), c));
         }
+        if (c->keeps_write_buffers) {
+            c->keeps_write_buffers = false;
+            write_kept.erase(std::find(write_kept.begin(), write_kept.end(), c));
+        }
         dying_now.push_back(c);
     }
 
@@ -330,6 +338,7 @@ struct worker_loop {
     std::vector<tcp_connection*> read_list;   // reads to continue at the end of the turn
     std::vector<tcp_connection*> write_list;  // writes to start at the end of the turn
     std::vector<tcp_connection*> deadlines;   // handshakes and closing connections
+    std::vector<tcp_connection*> write_kept;  // connections keeping write buffers until a tick
     std::vector<tcp_connection*> dying_now;
     std::vector<tcp_connection*> dying_prev;
 
@@ -480,6 +489,8 @@ struct server::impl final : broker::dispatcher {
         }
         for (auto& l : loop.listeners)
             if (l->resume_due(now)) l->arm();
+        // Write buffers kept through a burst go back once a tick passed without a write.
+        std::erase_if(loop.write_kept, [](tcp_connection* c) { return c->release_write_buffers(); });
         // Give freed memory back to the system after a spike (idle most of the time).
         if (loop.index == 0 && ++loop.ticks % 40 == 0) ::malloc_trim(0);
     }
@@ -1094,12 +1105,15 @@ void tcp_connection::on_written(bool ok) {
         finish();
         return;
     }
-    // Drops the references to shared payloads; gives back memory that grew for a burst.
-    if (!handler_ || handler_->output().empty()) {
-        writing_.reset();
-    } else {
-        writing_->data.clear();
-        writing_->data.trim();
+    // Drops the references to shared payloads; gives back memory that grew for a burst. The
+    // buffers themselves stay until the next tick: while a client is busy, its output and
+    // this write's buffer trade places on every write, so appending never reallocates; an
+    // idle connection keeps neither.
+    writing_->data.clear();
+    writing_->data.trim();
+    if (!keeps_write_buffers) {
+        keeps_write_buffers = true;
+        loop_.write_kept.push_back(this);
     }
     if (read_paused_ && !close_requested_ && handler_ &&
         handler_->output().size() < output_high_water / 2) {
@@ -1107,6 +1121,14 @@ void tcp_connection::on_written(bool ok) {
         request_read();
     }
     do_write();
+}
+
+bool tcp_connection::release_write_buffers() {
+    if (write_active_ || in_write_list || (handler_ && !handler_->output().empty())) return false;
+    keeps_write_buffers = false;
+    writing_.reset();
+    if (handler_) std::string().swap(handler_->output().bytes());
+    return true;
 }
 
 void tcp_connection::close() {
