@@ -154,6 +154,8 @@ private:
     void continue_handshake();
     void handshake_failed(const std::string& why);
     void set_deadline(steady::time_point when);
+    // Joins the loop's epoll set, once; false (and finished) when that fails.
+    bool attach();
     void finish();
     void hand_over();
 
@@ -296,6 +298,11 @@ struct worker_loop {
         live = c;
         ++live_count;
     }
+    void forget_deadline(tcp_connection* c) {
+        if (!c->has_deadline) return;
+        c->has_deadline = false;
+        deadlines.erase(std::find(deadlines.begin(), deadlines.end(), c));
+    }
     // The connection ended (or left for another loop): freed two turns from now.
     void bury(tcp_connection* c) {
         if (c->prev != nullptr) c->prev->next = c->next;
@@ -303,10 +310,7 @@ struct worker_loop {
         if (live == c) live = c->next;
         c->prev = c->next = nullptr;
         --live_count;
-        if (c->has_deadline) {
-            c->has_deadline = false;
-            deadlines.erase(std::find(deadlines.begin(), deadlines.end(), c));
-        }
+        forget_deadline(c);
         if (c->keeps_write_buffers) {
             c->keeps_write_buffers = false;
             write_kept.erase(std::find(write_kept.begin(), write_kept.end(), c));
@@ -635,17 +639,21 @@ std::string tcp_connection::peer() const {
     return format_address(reinterpret_cast<const sockaddr*>(&ss));
 }
 
-void tcp_connection::start(std::vector<std::uint8_t> pending) {
-    if (!registered_) {
-        epoll_event ev{};
-        ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-        ev.data.ptr = static_cast<watched*>(this);
-        if (::epoll_ctl(loop_.epfd, EPOLL_CTL_ADD, fd_, &ev) != 0) {
-            finish();
-            return;
-        }
-        registered_ = true;
+bool tcp_connection::attach() {
+    if (registered_) return true;
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    ev.data.ptr = static_cast<watched*>(this);
+    if (::epoll_ctl(loop_.epfd, EPOLL_CTL_ADD, fd_, &ev) != 0) {
+        finish();
+        return false;
     }
+    registered_ = true;
+    return true;
+}
+
+void tcp_connection::start(std::vector<std::uint8_t> pending) {
+    if (!attach()) return;
     handler_.emplace(*loop_.state, *this);
     // A connection that moved here may owe its client a pong.
     if (ws_ && !ws_->control_out.empty()) wake_write();
@@ -664,14 +672,7 @@ void tcp_connection::start(std::vector<std::uint8_t> pending) {
 }
 
 void tcp_connection::start_tls(unsigned timeout_s, std::string peer) {
-    epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-    ev.data.ptr = static_cast<watched*>(this);
-    if (::epoll_ctl(loop_.epfd, EPOLL_CTL_ADD, fd_, &ev) != 0) {
-        finish();
-        return;
-    }
-    registered_ = true;
+    if (!attach()) return;
     handshake_ = std::make_unique<handshake_state>(handshake_state{std::move(peer), timeout_s});
     set_deadline(steady::now() + std::chrono::seconds(timeout_s));
     continue_handshake();
@@ -727,10 +728,7 @@ void tcp_connection::continue_handshake() {
     const auto r = tls_.handshake(why);
     if (r == tls_session::result::ok) {
         handshake_.reset();
-        if (has_deadline) {
-            has_deadline = false;
-            loop_.deadlines.erase(std::find(loop_.deadlines.begin(), loop_.deadlines.end(), this));
-        }
+        loop_.forget_deadline(this);
         start();
         return;
     }

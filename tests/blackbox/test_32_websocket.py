@@ -27,7 +27,8 @@ import pytest
 import clients
 import mqttraw as m
 from brokers import assert_alive
-from iotapi import api, insecure_device, poll, server, server_still_running  # noqa: F401
+from iotapi import api, insecure_device, poll, server, server_still_running, unique  # noqa: F401
+from test_30_tls import server_ca
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
 SDK_DIR = Path(__file__).resolve().parent / "sdk"
@@ -41,14 +42,6 @@ OP_CONTINUATION, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2,
 def iothub_only(broker_kind):
     if broker_kind != "iothub":
         pytest.skip("iothub's ws and wss listeners")
-
-
-def unique(prefix):
-    return "%s-%s" % (prefix, uuid.uuid4().hex[:8])
-
-
-def server_ca(broker):
-    return broker.data_dir / "server-ca.pem"
 
 
 # --- RFC 6455 frames, by hand ---------------------------------------------------------------------
