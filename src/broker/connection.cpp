@@ -73,8 +73,19 @@ std::size_t connection::process_input(std::span<const std::uint8_t> buf) {
             fail(mqtt::reason_code::protocol_error, "second CONNECT");
             break;
         }
-        mqtt::packet p;
         const auto body = avail.subspan(f.header_size, f.remaining_length);
+        if (f.type == mqtt::packet_type::publish && state_ == state::connected) {
+            // The common case, decoded into the worker's reusable PUBLISH.
+            auto& pub = worker_.publish_scratch(version_);
+            if (mqtt::decode_publish(f, body, version_, pub, err) != mqtt::decode_status::ok) {
+                fail(err.code, err.message);
+                break;
+            }
+            handle_publish(pub);
+            pos += f.total_size();
+            continue;
+        }
+        mqtt::packet p;
         if (mqtt::decode(f, body, version_, p, err) != mqtt::decode_status::ok) {
             if (f.type == mqtt::packet_type::connect) {
                 if (auto v = mqtt::connect_version(body)) version_ = *v;
@@ -136,24 +147,24 @@ void connection::send(const mqtt::packet& p) {
     if (was_empty) transport_.wake_write();
 }
 
-bool connection::send_publish(outgoing_message& m) {
+bool connection::send_publish(const message_ptr& msg, const outgoing_message& m) {
     std::uint32_t expiry_left = 0;
-    if (m.msg->expires_at_ms != 0) {
+    if (msg->expires_at_ms != 0) {
         const auto now = worker_.now();
-        if (m.msg->expired(now)) {
+        if (msg->expired(now)) {
             worker_.owner().drops().expired.fetch_add(1, std::memory_order_relaxed);
             return false;
         }
-        expiry_left = static_cast<std::uint32_t>((m.msg->expires_at_ms - now + 999) / 1000);
+        expiry_left = static_cast<std::uint32_t>((msg->expires_at_ms - now + 999) / 1000);
     }
     if (client_max_packet_ != 0 &&
-        publish_size(version_, *m.msg, m.qos, m.subscription_ids, expiry_left) > client_max_packet_) {
+        publish_size(version_, *msg, m.qos, m.subscription_ids, expiry_left) > client_max_packet_) {
         // MQTT 5.0 section 3.1.2.25: discard, and behave as if sending completed.
         worker_.owner().drops().too_large.fetch_add(1, std::memory_order_relaxed);
         return false;
     }
     const bool was_empty = out_.empty();
-    encode_publish(out_, version_, m.msg, m.qos, m.retain, m.dup, m.packet_id, m.subscription_ids,
+    encode_publish(out_, version_, msg, m.qos, m.retain, m.dup, m.packet_id, m.subscription_ids,
                    expiry_left);
     if (was_empty) transport_.wake_write();
     return true;
@@ -164,13 +175,13 @@ std::uint16_t connection::window() const noexcept {
     return limits_->max_inflight;
 }
 
-bool connection::send_qos0_now(outgoing_message& m) {
+bool connection::send_qos0_now(const message_ptr& msg, const outgoing_message& m) {
     if (out_.size() >= limits_->max_queued_bytes) {
         // A subscriber that does not read: QoS 0 is dropped rather than buffered without bound.
         worker_.owner().drops().qos0_dropped.fetch_add(1, std::memory_order_relaxed);
         return false;
     }
-    return send_publish(m);
+    return send_publish(msg, m);
 }
 
 void connection::deliver(outgoing_message&& m) {
@@ -204,7 +215,7 @@ void connection::pump() {
         s.queue.pop_front();
         if (m.qos == 0) {
             s.release(m);
-            send_qos0_now(m);
+            send_qos0_now(m.msg, m);
             continue;
         }
         send_inflight(std::move(m));

@@ -76,7 +76,8 @@ public:
     void deliver(outgoing_message&& m);
     // A QoS 0 message with nothing queued before it: written now, unless the output buffer
     // already holds max_queued_bytes (a client that does not read). False when dropped.
-    bool send_qos0_now(outgoing_message& m);
+    // `m`'s message is `msg` (m.msg may be empty).
+    bool send_qos0_now(const message_ptr& msg, const outgoing_message& m);
     // Sends from the session's queue while the in-flight window has room.
     void pump();
 
@@ -109,7 +110,8 @@ private:
     void send(const mqtt::packet& p);
     // Encodes the PUBLISH into the output buffer. False when it is not sent: expired, or too
     // large for the client (MQTT 5.0 section 3.1.2.25: then it counts as delivered).
-    bool send_publish(outgoing_message& m);
+    bool send_publish(const outgoing_message& m) { return send_publish(m.msg, m); }
+    bool send_publish(const message_ptr& msg, const outgoing_message& m);
     void send_inflight(outgoing_message&& m);
     // Protocol violation: v5 DISCONNECT with rc (+ reason string if allowed), 3.x silent close.
     // `who`: the client id for the log while CONNECT is handled (later: the session's).

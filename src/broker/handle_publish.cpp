@@ -12,6 +12,8 @@ namespace iothub::broker {
 
 namespace {
 
+constexpr std::size_t reused_payload_max = 4096;
+
 mqtt::ack make_ack(mqtt::packet_type type, std::uint16_t id, mqtt::reason_code rc) {
     mqtt::ack a;
     a.type = type;
@@ -86,8 +88,13 @@ void connection::handle_publish(mqtt::publish& p) {
         result = mqtt::reason_code::payload_format_invalid;
     } else {
         auto m = std::make_shared<message>();
-        m->topic = std::move(p.topic);
-        m->payload = std::move(p.payload);
+        // `p` is the worker's reusable PUBLISH: a small payload is copied so its buffer
+        // serves the next packet; a large one is taken, not copied twice.
+        m->topic = p.topic;
+        if (p.payload.size() <= reused_payload_max)
+            m->payload = p.payload;
+        else
+            m->payload = std::move(p.payload);
         m->qos = p.qos;
         m->retain = p.retain;
         m->origin = s.id;

@@ -11,6 +11,10 @@
 namespace iothub::broker {
 
 struct message {
+    // User-provided, so that make_shared<message>() does not zero the object before the
+    // member initializers run (value-initialization would).
+    message() noexcept {}
+
     std::string topic;
     std::string payload;
     std::uint8_t qos = 0;

@@ -280,7 +280,7 @@ public:
     }
 
 private:
-    std::array<T, N> inline_{};
+    std::array<T, N> inline_;  // written before read: push() fills what pop() returns
     std::vector<T> spill_;
     std::size_t size_ = 0;
 };

@@ -95,7 +95,6 @@ void worker::publish(hub_space& hub, const message_ptr& m) {
         const session_id sid = matches_[i].sid;
         delivery d;
         d.target = sid;
-        d.msg = m;
         bool any = false;
         std::uint8_t qos = 0;
         bool retain_as_published = false;
@@ -113,10 +112,12 @@ void worker::publish(hub_space& hub, const message_ptr& m) {
         // subscription asked for retain-as-published (3.1.1: always 0 here).
         d.retain = retain_as_published && m->retain;
         const unsigned target = worker_of(sid);
-        if (target == index_)
-            deliver_local(std::move(d));
-        else
+        if (target == index_) {
+            deliver_local(m, std::move(d));
+        } else {
+            d.msg = m;
             outboxes_[target].push_back(std::move(d));
+        }
     }
 }
 
@@ -136,24 +137,26 @@ void worker::flush() {
 
 void worker::on_deliveries(std::vector<delivery>& batch) {
     refresh_clock();
-    for (auto& d : batch) deliver_local(std::move(d));
+    for (auto& d : batch) {
+        const message_ptr msg = std::move(d.msg);
+        deliver_local(msg, std::move(d));
+    }
 }
 
-void worker::deliver_local(delivery&& d) {
+void worker::deliver_local(const message_ptr& msg, delivery&& d) {
     session* s = sessions_.find(d.target);
     if (s == nullptr) return;  // the session ended while the message travelled
     outgoing_message m;
-    m.msg = std::move(d.msg);
     m.qos = d.qos;
     m.retain = d.retain;
     m.subscription_ids = std::move(d.subscription_ids);
-    deliver_to(*s, std::move(m));
+    deliver_to(*s, msg, std::move(m));
 }
 
-void worker::deliver_to(session& s, outgoing_message&& m) {
+void worker::deliver_to(session& s, const message_ptr& msg, outgoing_message&& m) {
     const auto now = now_ms_;
     auto& drops = broker_.drops();
-    if (m.msg->expired(now)) {
+    if (msg->expired(now)) {
         drops.expired.fetch_add(1, std::memory_order_relaxed);
         return;
     }
@@ -166,12 +169,12 @@ void worker::deliver_to(session& s, outgoing_message&& m) {
             return;
         }
         if (s.queue.empty()) {
-            s.conn->send_qos0_now(m);
+            s.conn->send_qos0_now(msg, m);
             return;
         }
     }
     const auto lim = s.conn != nullptr ? s.conn->limits_snapshot() : broker_.config();
-    if (!s.has_room(message_size(*m.msg), lim->max_queued_messages, lim->max_queued_bytes)) {
+    if (!s.has_room(message_size(*msg), lim->max_queued_messages, lim->max_queued_bytes)) {
         // The newest message is refused: what is held keeps its order and its promise.
         (m.qos == 0 ? drops.qos0_dropped : drops.queue_full).fetch_add(1, std::memory_order_relaxed);
         if (m.qos > 0 && broker_.may_log_drop(now) && broker_.log)
@@ -181,6 +184,7 @@ void worker::deliver_to(session& s, outgoing_message&& m) {
                                std::to_string(drops.queue_full.load()) + " dropped so far");
         return;
     }
+    m.msg = msg;
     s.hold(m);
     if (online)
         s.conn->deliver(std::move(m));

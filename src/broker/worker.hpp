@@ -11,6 +11,7 @@
 #include "broker/broker.hpp"
 #include "broker/session.hpp"
 #include "broker/session_table.hpp"
+#include "mqtt/packet.hpp"
 
 namespace iothub::broker {
 
@@ -56,7 +57,14 @@ public:
 
     // Gives a message to a session of this worker: sent if online (window allowing), queued
     // otherwise, subject to the queue limits.
-    void deliver_to(session& s, outgoing_message&& m);
+    void deliver_to(session& s, outgoing_message&& m) {
+        const message_ptr msg = std::move(m.msg);
+        deliver_to(s, msg, std::move(m));
+    }
+    // The same with the message apart: `m` carries QoS, retain and subscription ids, and the
+    // message is copied into it only if the session keeps it (a QoS 0 message written at once
+    // never takes a reference).
+    void deliver_to(session& s, const message_ptr& msg, outgoing_message&& m);
 
     // Keep-alive, delayed wills, session and message expiry.
     void tick(std::uint64_t now);
@@ -80,8 +88,15 @@ public:
     // Restores a session loaded from the store at start-up.
     session& restore_session(hub_space& hub, std::string_view client_id);
 
+    // Where this worker's connections decode each PUBLISH: one object per protocol family, so
+    // a topic and payload buffer serve packet after packet, and 3.x packets never see the
+    // properties of a v5 one. Used only between decoding a packet and handling it.
+    mqtt::publish& publish_scratch(mqtt::protocol_version v) noexcept {
+        return v == mqtt::protocol_version::v5 ? publish_v5_ : publish_v3_;
+    }
+
 private:
-    void deliver_local(delivery&& d);
+    void deliver_local(const message_ptr& msg, delivery&& d);
     void expire_sessions(std::uint64_t now);
 
     broker& broker_;
@@ -95,6 +110,8 @@ private:
         subscription_options options;
     };
     std::vector<match_entry> matches_;
+    mqtt::publish publish_v3_;
+    mqtt::publish publish_v5_;
     std::uint64_t next_expiry_scan_ms_ = 0;
     std::uint64_t now_ms_ = 0;
 };

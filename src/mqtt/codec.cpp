@@ -195,17 +195,20 @@ bool decode_connack(reader& r, protocol_version version, packet& out, decode_err
     return true;
 }
 
-bool decode_publish(reader& r, std::uint8_t flags, protocol_version version, packet& out,
-                    decode_error& err) {
-    publish p;
+// Fills `p` in place: its strings keep their capacity from one packet to the next. On v5 the
+// properties start from empty; on 3.x they are not touched (a 3.x packet has none).
+bool read_publish(reader& r, std::uint8_t flags, protocol_version version, publish& p,
+                  decode_error& err) {
     p.retain = (flags & 0x01) != 0;
     p.qos = static_cast<std::uint8_t>((flags >> 1) & 0x03);
     p.dup = (flags & 0x08) != 0;
+    p.packet_id = 0;
     if (p.qos == 3) return fail(err, reason_code::malformed_packet, "PUBLISH with QoS 3");
     if (p.dup && p.qos == 0) return fail(err, reason_code::malformed_packet, "DUP set on QoS 0");
     if (!read_string(r, p.topic, err)) return false;
     if (p.qos > 0 && !read_packet_id(r, p.packet_id, err)) return false;
     if (version == protocol_version::v5) {
+        p.props = properties{};
         if (!read_properties(r, prop_context::publish, p.props, err)) return false;
         if (p.topic.empty() && !p.props.topic_alias)
             return fail(err, reason_code::protocol_error, "empty topic name without topic alias");
@@ -213,6 +216,13 @@ bool decode_publish(reader& r, std::uint8_t flags, protocol_version version, pac
         return fail(err, reason_code::protocol_error, "empty topic name");
     }
     r.raw(r.remaining(), p.payload);
+    return true;
+}
+
+bool decode_publish(reader& r, std::uint8_t flags, protocol_version version, packet& out,
+                    decode_error& err) {
+    publish p;
+    if (!read_publish(r, flags, version, p, err)) return false;
     out = std::move(p);
     return true;
 }
@@ -408,8 +418,12 @@ decode_status read_frame(std::span<const std::uint8_t> buf, std::uint32_t max_pa
     return decode_status::ok;
 }
 
-decode_status decode(const frame& f, std::span<const std::uint8_t> body, protocol_version version,
-                     packet& out, decode_error& err) {
+namespace {
+
+// The checks every packet gets around its body: type, flags, length, nothing left over.
+template <class Body>
+decode_status decode_framed(const frame& f, std::span<const std::uint8_t> body, decode_error& err,
+                            Body&& decode_body_fn) {
     const auto type = static_cast<std::uint8_t>(f.type);
     if (type == 0 || type > 15) {
         fail(err, reason_code::malformed_packet, "reserved packet type");
@@ -421,12 +435,30 @@ decode_status decode(const frame& f, std::span<const std::uint8_t> body, protoco
         return decode_status::error;
     }
     reader r(body.first(f.remaining_length));
-    if (!decode_body(f, r, version, out, err)) return decode_status::error;
+    if (!decode_body_fn(r)) return decode_status::error;
     if (!r.empty()) {
         fail(err, reason_code::malformed_packet, "unexpected bytes after packet");
         return decode_status::error;
     }
     return decode_status::ok;
+}
+
+}  // namespace
+
+decode_status decode(const frame& f, std::span<const std::uint8_t> body, protocol_version version,
+                     packet& out, decode_error& err) {
+    return decode_framed(f, body, err,
+                         [&](reader& r) { return decode_body(f, r, version, out, err); });
+}
+
+decode_status decode_publish(const frame& f, std::span<const std::uint8_t> body,
+                             protocol_version version, publish& out, decode_error& err) {
+    if (f.type != packet_type::publish) {
+        fail(err, reason_code::malformed_packet, "not a PUBLISH");
+        return decode_status::error;
+    }
+    return decode_framed(f, body, err,
+                         [&](reader& r) { return read_publish(r, f.flags, version, out, err); });
 }
 
 std::optional<protocol_version> connect_version(std::span<const std::uint8_t> body) noexcept {

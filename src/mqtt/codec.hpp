@@ -48,6 +48,13 @@ decode_status read_frame(std::span<const std::uint8_t> buf, std::uint32_t max_pa
 decode_status decode(const frame& f, std::span<const std::uint8_t> body, protocol_version version,
                      packet& out, decode_error& err);
 
+// decode() for a PUBLISH (f.type must be publish), into `out` directly: its topic and payload
+// strings are reused, so a receiver that decodes every PUBLISH into one object allocates
+// nothing for them once they are large enough. v5 properties start from empty; on 3.x they
+// are left as they are.
+decode_status decode_publish(const frame& f, std::span<const std::uint8_t> body,
+                             protocol_version version, publish& out, decode_error& err);
+
 // The protocol version a CONNECT body announces (protocol name and level consistent), even
 // when the rest of the packet fails to decode: tells the server which CONNACK format to answer
 // a bad CONNECT with. nullopt when the name or level is not one iothub speaks.

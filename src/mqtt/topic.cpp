@@ -1,9 +1,28 @@
 #include "mqtt/topic.hpp"
 
+#include <bit>
 #include <cstdint>
+#include <cstring>
 
 namespace iothub::mqtt {
 namespace {
+
+// Eight bytes at a time, for the ASCII texts topics almost always are.
+constexpr std::uint64_t low7 = 0x7F7F7F7F7F7F7F7FULL;
+constexpr std::uint64_t high_bits = 0x8080808080808080ULL;
+
+std::uint64_t load8(const unsigned char* p) noexcept {
+    std::uint64_t w;
+    std::memcpy(&w, p, sizeof w);
+    return w;
+}
+
+constexpr std::uint64_t repeat(unsigned char c) noexcept { return 0x0101010101010101ULL * c; }
+
+// 0x80 in every byte of w that is zero, 0 elsewhere (exact: no borrow between bytes).
+constexpr std::uint64_t zero_bytes(std::uint64_t w) noexcept {
+    return ~(((w & low7) + low7) | w | low7);
+}
 
 bool is_continuation(unsigned char c) noexcept { return (c & 0xC0) == 0x80; }
 
@@ -36,6 +55,12 @@ bool valid_utf8(std::string_view s) noexcept {
     const auto* p = reinterpret_cast<const unsigned char*>(s.data());
     const std::size_t n = s.size();
     std::size_t i = 0;
+    // ASCII without NUL, word by word; the first word with anything else goes byte by byte.
+    while (i + 8 <= n) {
+        const std::uint64_t w = load8(p + i);
+        if ((w & high_bits) != 0 || zero_bytes(w) != 0) break;
+        i += 8;
+    }
     while (i < n) {
         const unsigned char c = p[i];
         if (c < 0x80) {
@@ -76,7 +101,17 @@ bool valid_topic_name(std::string_view topic, std::size_t max_length,
     // outside ASCII appears (topic names are almost always ASCII).
     std::size_t levels = 1;
     bool ascii = true;
-    for (char ch : topic) {
+    const auto* p = reinterpret_cast<const unsigned char*>(topic.data());
+    std::size_t i = 0;
+    // Words of plain ASCII (no wildcard, NUL or byte above 0x7F): only the '/' are counted.
+    for (; i + 8 <= topic.size(); i += 8) {
+        const std::uint64_t w = load8(p + i);
+        if ((w & high_bits) != 0 ||
+            (zero_bytes(w) | zero_bytes(w ^ repeat('+')) | zero_bytes(w ^ repeat('#'))) != 0)
+            break;
+        levels += static_cast<std::size_t>(std::popcount(zero_bytes(w ^ repeat('/'))));
+    }
+    for (char ch : topic.substr(i)) {
         const auto c = static_cast<unsigned char>(ch);
         if (c >= 0x80) {
             ascii = false;

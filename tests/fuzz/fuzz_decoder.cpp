@@ -1,6 +1,8 @@
 // Arbitrary bytes through read_frame + decode for every protocol version. Every packet that
 // decodes must survive encode -> read_frame -> decode unchanged, and encode to the same
-// bytes the second time.
+// bytes the second time. Every PUBLISH is also decoded into one object reused across inputs
+// and versions (as a broker worker does, with one object for 3.x and one for v5), and must
+// come out as decode() gives it.
 
 #include <cstddef>
 #include <cstdint>
@@ -74,6 +76,18 @@ void check_round_trip(const packet& p, protocol_version v) {
     check_topic_rules(p);
 }
 
+void check_reused_publish(const frame& f, std::span<const std::uint8_t> body, protocol_version v,
+                          decode_status whole_status, const packet& whole) {
+    static publish reused_v3;
+    static publish reused_v5;
+    auto& reused = v == protocol_version::v5 ? reused_v5 : reused_v3;
+    decode_error err;
+    const auto status = decode_publish(f, body, v, reused, err);
+    if (status != whole_status) fail("decode_publish status differs from decode");
+    if (status == decode_status::ok && !(std::get<publish>(whole) == reused))
+        fail("decode_publish into a reused object differs from decode");
+}
+
 void run(std::span<const std::uint8_t> buf, protocol_version v) {
     while (!buf.empty()) {
         frame f;
@@ -82,7 +96,9 @@ void run(std::span<const std::uint8_t> buf, protocol_version v) {
         if (f.total_size() > buf.size()) return;
         packet p;
         const auto body = buf.subspan(f.header_size, f.remaining_length);
-        if (decode(f, body, v, p, err) == decode_status::ok) {
+        const auto status = decode(f, body, v, p, err);
+        if (f.type == packet_type::publish) check_reused_publish(f, body, v, status, p);
+        if (status == decode_status::ok) {
             if (const auto* c = std::get_if<connect>(&p); c && connect_version(body) != c->version)
                 fail("connect_version disagrees with decode");
             check_round_trip(p, v);

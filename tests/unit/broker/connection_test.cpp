@@ -231,6 +231,51 @@ TEST_F(fixture, topic_alias_maps_topic_on_v5) {
     EXPECT_EQ(got[1].payload, "2");
 }
 
+// Each worker decodes every PUBLISH into one reused object: nothing of one packet may
+// reach the next, whichever client sent it and whatever size its payload had.
+TEST_F(fixture, one_publish_leaves_nothing_to_the_next) {
+    client sub(*b, protocol_version::v5), a(*b, protocol_version::v5), c(*b, protocol_version::v311);
+    sub.connect("sub");
+    sub.subscribe("reuse/#", 1);
+    sub.received();
+    a.connect("a");
+    c.connect("c");
+    mqtt::publish p;
+    p.topic = "reuse/a/with/a/topic/longer/than/a/short/string";
+    p.payload.assign(10000, 'x');  // large: taken, not copied
+    p.qos = 1;
+    p.packet_id = 7;
+    p.retain = true;
+    p.props.user_properties.push_back({"origin", "a"});
+    p.props.content_type = "text/plain";
+    a.send(p);
+    mqtt::publish q;
+    q.topic = "reuse/a";
+    q.payload = "small";
+    a.send(q);
+    mqtt::publish r;
+    r.topic = "reuse/c";
+    r.payload.assign(100, 'y');
+    c.send(r);
+    a.send(q);
+    auto got = publishes(sub.received());
+    ASSERT_EQ(got.size(), 4u);
+    EXPECT_EQ(got[0].payload, p.payload);
+    EXPECT_EQ(got[0].props.user_properties.size(), 1u);
+    EXPECT_EQ(got[0].props.content_type, std::optional<std::string>("text/plain"));
+    for (std::size_t i = 1; i < got.size(); ++i) {
+        EXPECT_EQ(got[i].qos, 0) << i;
+        EXPECT_FALSE(got[i].retain) << i;
+        EXPECT_TRUE(got[i].props.user_properties.empty()) << i;
+        EXPECT_FALSE(got[i].props.content_type.has_value()) << i;
+    }
+    EXPECT_EQ(got[1].topic, "reuse/a");
+    EXPECT_EQ(got[1].payload, "small");
+    EXPECT_EQ(got[2].topic, "reuse/c");
+    EXPECT_EQ(got[2].payload, r.payload);
+    EXPECT_EQ(got[3].payload, "small");
+}
+
 TEST_F(fixture, message_too_large_for_subscriber_is_not_sent) {
     client sub(*b, protocol_version::v5), pub(*b, protocol_version::v5);
     mqtt::properties props;

@@ -460,7 +460,7 @@ TEST(config, reference_lists_every_key) {
 
 // The README's configuration reference is the generated one.
 TEST(config, readme_reference_is_current) {
-    auto path = std::filesystem::path(__FILE__).parent_path() / "../../../README.md";
+    const auto path = std::filesystem::path(IOTHUB_SOURCE_DIR) / "README.md";
     std::ifstream in(path);
     ASSERT_TRUE(in) << "README.md not found at " << path;
     std::ostringstream text;

@@ -67,6 +67,35 @@ struct decoded {
     frame f;
 };
 
+// Every PUBLISH is also decoded with decode_publish() into an object left over from another
+// packet (long topic and payload, flags, id; on v5 properties), as a broker's reused PUBLISH
+// is: the outcome must be the same as decode()'s, or the test sees a failure.
+inline void check_reused_publish(decoded& d, const std::string& wire, protocol_version v) {
+    publish stale;
+    stale.topic.assign(40, 's');
+    stale.payload.assign(5000, 'z');
+    stale.packet_id = 99;
+    stale.dup = stale.retain = true;
+    stale.qos = 2;
+    if (v == protocol_version::v5) {
+        stale.props.topic_alias = 3;
+        stale.props.user_properties.push_back({"k", "v"});
+        stale.props.content_type = "stale";
+    }
+    decode_error err;
+    const auto status =
+        decode_publish(d.f, as_bytes(wire).subspan(d.f.header_size), v, stale, err);
+    const auto* whole = std::get_if<publish>(&d.pkt);
+    const bool same = status == d.status &&
+                      (status == decode_status::ok ? whole != nullptr && *whole == stale
+                                                   : err.code == d.err.code);
+    if (!same) {
+        d.status = decode_status::error;
+        d.err.code = reason_code::implementation_specific_error;
+        d.err.message = "decode_publish() into a reused object disagrees with decode()";
+    }
+}
+
 // Reads the frame and decodes the one packet `wire` must hold exactly.
 inline decoded decode_wire(const std::string& wire, protocol_version v,
                            std::uint32_t max_packet_size = 0) {
@@ -79,6 +108,7 @@ inline decoded decode_wire(const std::string& wire, protocol_version v,
         return d;
     }
     d.status = decode(d.f, as_bytes(wire).subspan(d.f.header_size), v, d.pkt, d.err);
+    if (d.f.type == packet_type::publish) check_reused_publish(d, wire, v);
     return d;
 }
 

@@ -63,6 +63,44 @@ TEST(TopicName, Limits) {
     EXPECT_FALSE(valid_topic_name("///", 0, 3));
 }
 
+// valid_topic_name and valid_utf8 look at eight bytes at a time: a wildcard, NUL, non-ASCII
+// byte or bad sequence must be seen at every offset, and '/' counted at every offset.
+TEST(TopicName, EveryOffsetOfLongTopics) {
+    for (std::size_t len = 1; len <= 40; ++len) {
+        const std::string base(len, 'a');
+        EXPECT_TRUE(valid_topic_name(base, 0, 0)) << len;
+        for (std::size_t at = 0; at < len; ++at) {
+            for (const char bad : {'+', '#', '\0'}) {
+                std::string t = base;
+                t[at] = bad;
+                EXPECT_FALSE(valid_topic_name(t, 0, 0)) << len << " " << at << " " << int(bad);
+            }
+            std::string lone = base;
+            lone[at] = '\xC3';  // a lead byte without its continuation (unless one follows)
+            EXPECT_EQ(valid_topic_name(lone, 0, 0), false) << len << " " << at;
+            EXPECT_FALSE(valid_utf8(lone)) << len << " " << at;
+            std::string nul = base;
+            nul[at] = '\0';
+            EXPECT_FALSE(valid_utf8(nul)) << len << " " << at;
+            if (at + 1 < len) {
+                std::string two = base;
+                two[at] = '\xC3';
+                two[at + 1] = '\xA9';
+                EXPECT_TRUE(valid_topic_name(two, 0, 0)) << len << " " << at;
+                EXPECT_TRUE(valid_utf8(two)) << len << " " << at;
+            }
+            // Levels: one '/' at `at` makes two; the limit sees it wherever it is.
+            std::string slash = base;
+            slash[at] = '/';
+            EXPECT_TRUE(valid_topic_name(slash, 0, 2)) << len << " " << at;
+            EXPECT_FALSE(valid_topic_name(slash, 0, 1)) << len << " " << at;
+        }
+        std::string all(len, '/');
+        EXPECT_TRUE(valid_topic_name(all, 0, len + 1)) << len;
+        EXPECT_FALSE(valid_topic_name(all, 0, len)) << len;
+    }
+}
+
 TEST(TopicFilter, Valid) {
     for (const char* f : {"a", "#", "+", "a/#", "a/+", "+/+", "+/a/#", "/#", "a//b", "/", "+/",
                           "a/+/b", "$SYS/#", "$share/g/a"})
