@@ -87,9 +87,10 @@ void connection::handle_publish(mqtt::publish& p) {
                !mqtt::valid_utf8(p.payload)) {
         result = mqtt::reason_code::payload_format_invalid;
     } else {
-        auto m = std::make_shared<message>();
-        // `p` is the worker's reusable PUBLISH: a small payload is copied so its buffer
-        // serves the next packet; a large one is taken, not copied twice.
+        // Both `p` (the worker's reused PUBLISH) and `m` (a recycled message when the last
+        // one was delivered at once) keep their buffers: a small payload is copied from one
+        // to the other; a large one is taken, not copied twice.
+        auto m = worker_.fresh_message();
         m->topic = p.topic;
         if (p.payload.size() <= reused_payload_max)
             m->payload = p.payload;
@@ -98,11 +99,14 @@ void connection::handle_publish(mqtt::publish& p) {
         m->qos = p.qos;
         m->retain = p.retain;
         m->origin = s.id;
+        m->expires_at_ms = 0;
         if (v5) {
             m->props_wire = forwarded_properties(p.props);
             if (p.props.message_expiry_interval)
                 m->expires_at_ms =
                     worker_.now() + std::uint64_t{*p.props.message_expiry_interval} * 1000;
+        } else {
+            m->props_wire.clear();
         }
         // A retained message over the hub's limit is still delivered; the refusal to keep it
         // is counted and logged, not answered, since the message itself was accepted.
@@ -112,7 +116,9 @@ void connection::handle_publish(mqtt::publish& p) {
                 log_event(3, "retained message limit reached in hub '" + s.hub->name +
                                  "': retained message for '" + m->topic + "' not stored");
         }
-        worker_.publish(*s.hub, m);
+        message_ptr shared = std::move(m);
+        worker_.publish(*s.hub, shared);
+        worker_.recycle_message(std::const_pointer_cast<message>(std::move(shared)));
     }
 
     if (p.qos == 1) {

@@ -1,6 +1,7 @@
 #include "broker/worker.hpp"
 
 #include <algorithm>
+#include <atomic>
 
 #include "broker/connection.hpp"
 
@@ -119,6 +120,25 @@ void worker::publish(hub_space& hub, const message_ptr& m) {
             outboxes_[target].push_back(std::move(d));
         }
     }
+}
+
+std::shared_ptr<message> worker::fresh_message() {
+    if (spare_message_) return std::move(spare_message_);
+    return std::make_shared<message>();
+}
+
+void worker::recycle_message(std::shared_ptr<message>&& m) noexcept {
+    // Kept only when this worker holds the last reference. Another worker that held one
+    // released it with an acquire-release decrement; the fence orders its last reads of the
+    // message before this worker writes to it again.
+    constexpr std::size_t keep_max = 16 * 1024;
+    if (m.use_count() != 1 || m->payload.capacity() > keep_max || m->topic.capacity() > keep_max ||
+        m->props_wire.capacity() > keep_max) {
+        m.reset();
+        return;
+    }
+    std::atomic_thread_fence(std::memory_order_acquire);
+    spare_message_ = std::move(m);
 }
 
 void worker::flush() {

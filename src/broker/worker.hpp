@@ -95,6 +95,13 @@ public:
         return v == mqtt::protocol_version::v5 ? publish_v5_ : publish_v3_;
     }
 
+    // A message to fill for a client's PUBLISH: the one the previous PUBLISH used when nothing
+    // kept it (delivered at once, QoS 0), so its buffers serve again; otherwise a new one.
+    // Every field is to be set by the caller. Hand it back with recycle_message() after
+    // publishing.
+    std::shared_ptr<message> fresh_message();
+    void recycle_message(std::shared_ptr<message>&& m) noexcept;
+
 private:
     void deliver_local(const message_ptr& msg, delivery&& d);
     void expire_sessions(std::uint64_t now);
@@ -112,6 +119,7 @@ private:
     std::vector<match_entry> matches_;
     mqtt::publish publish_v3_;
     mqtt::publish publish_v5_;
+    std::shared_ptr<message> spare_message_;
     std::uint64_t next_expiry_scan_ms_ = 0;
     std::uint64_t now_ms_ = 0;
 };

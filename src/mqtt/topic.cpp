@@ -1,6 +1,5 @@
 #include "mqtt/topic.hpp"
 
-#include <bit>
 #include <cstdint>
 #include <cstring>
 
@@ -109,7 +108,8 @@ bool valid_topic_name(std::string_view topic, std::size_t max_length,
         if ((w & high_bits) != 0 ||
             (zero_bytes(w) | zero_bytes(w ^ repeat('+')) | zero_bytes(w ^ repeat('#'))) != 0)
             break;
-        levels += static_cast<std::size_t>(std::popcount(zero_bytes(w ^ repeat('/'))));
+        // One 0x80 per '/': shifted to 0x01 per byte and summed into the top byte.
+        levels += static_cast<std::size_t>(((zero_bytes(w ^ repeat('/')) >> 7) * repeat(1)) >> 56);
     }
     for (char ch : topic.substr(i)) {
         const auto c = static_cast<unsigned char>(ch);

@@ -276,6 +276,57 @@ TEST_F(fixture, one_publish_leaves_nothing_to_the_next) {
     EXPECT_EQ(got[3].payload, "small");
 }
 
+// A worker fills the message of its last PUBLISH again when nothing kept it. Whatever keeps
+// one (an offline queue, the in-flight window, the retained store, an output buffer holding a
+// large payload by reference) must see it unchanged by the PUBLISH packets that follow.
+TEST_F(fixture, kept_messages_are_not_overwritten_by_later_ones) {
+    client pub(*b, protocol_version::v311);
+    pub.connect("pub");
+    pub.publish("keep/retained", "retained-one", 0, true);
+
+    auto offline = std::make_unique<client>(*b, protocol_version::v311);
+    offline->connect("offline", false);
+    offline->subscribe("keep/q", 1);
+    offline->received();
+    offline->c->on_transport_closed();
+    offline.reset();
+
+    client live(*b, protocol_version::v311);
+    live.connect("live");
+    live.subscribe("keep/big", 0);
+    live.received();
+    const std::string big(8192, 'B');
+    pub.publish("keep/big", big);  // held in live's output by reference, not yet read
+
+    for (int i = 0; i < 5; ++i) {
+        pub.publish("keep/q", "queued-" + std::to_string(i), 1, false, static_cast<std::uint16_t>(i + 1));
+        pub.publish("keep/other", std::string(100, static_cast<char>('a' + i)));
+        pub.publish("keep/big", std::string(8192, static_cast<char>('c' + i)));
+    }
+
+    auto got_live = publishes(live.received());
+    ASSERT_EQ(got_live.size(), 6u);
+    EXPECT_EQ(got_live[0].payload, big);
+    for (int i = 0; i < 5; ++i) EXPECT_EQ(got_live[i + 1].payload, std::string(8192, static_cast<char>('c' + i)));
+
+    client again(*b, protocol_version::v311);
+    again.connect("offline", false);
+    auto queued = publishes(again.received());
+    ASSERT_EQ(queued.size(), 5u);
+    for (int i = 0; i < 5; ++i) {
+        EXPECT_EQ(queued[i].topic, "keep/q");
+        EXPECT_EQ(queued[i].payload, "queued-" + std::to_string(i));
+    }
+
+    client late(*b, protocol_version::v311);
+    late.connect("late");
+    late.subscribe("keep/#", 0);
+    auto retained = publishes(late.received());
+    ASSERT_EQ(retained.size(), 1u);
+    EXPECT_EQ(retained[0].topic, "keep/retained");
+    EXPECT_EQ(retained[0].payload, "retained-one");
+}
+
 TEST_F(fixture, message_too_large_for_subscriber_is_not_sent) {
     client sub(*b, protocol_version::v5), pub(*b, protocol_version::v5);
     mqtt::properties props;
