@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "broker/connection.hpp"
+#include "broker/output_queue.hpp"
 #include "broker/publish_encoder.hpp"
 #include "broker/worker.hpp"
 #include "mqtt/topic.hpp"
@@ -12,7 +13,9 @@ namespace iothub::broker {
 
 namespace {
 
-constexpr std::size_t reused_payload_max = 4096;
+// Below output_queue's threshold a payload is copied into each subscriber's output, so the
+// message is free again once delivered; from it on, outputs hold the message by reference.
+constexpr std::size_t reused_payload_max = output_queue::share_threshold - 1;
 
 mqtt::ack make_ack(mqtt::packet_type type, std::uint16_t id, mqtt::reason_code rc) {
     mqtt::ack a;

@@ -257,6 +257,11 @@ private:
 template <class T, std::size_t N>
 class small_stack {
 public:
+    small_stack() = default;
+    // Not copyable: the inline part is only partly written.
+    small_stack(const small_stack&) = delete;
+    small_stack& operator=(const small_stack&) = delete;
+
     bool empty() const noexcept { return size_ == 0; }
 
     void push(const T& v) {
