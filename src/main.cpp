@@ -7,6 +7,15 @@
 #include "cli/admin_commands.hpp"
 #include "cli/serve.hpp"
 
+#ifdef IOTHUB_WITH_JEMALLOC
+// Read by jemalloc at start-up; MALLOC_CONF in the environment still overrides it. A background
+// thread gives freed pages back to the system within seconds of a spike (the work malloc_trim does
+// under glibc), so resident memory follows the load down again.
+extern "C" {
+const char* malloc_conf = "background_thread:true,dirty_decay_ms:2000,muzzy_decay_ms:0";
+}
+#endif
+
 int main(int argc, char** argv) {
     CLI::App app{"iothub: a self-hosted IoT hub and MQTT broker (MQTT 3.1, 3.1.1 and 5.0)"};
     app.require_subcommand(1);

@@ -107,6 +107,7 @@ struct connection {
     std::uint64_t connect_started_ns = 0;
 };
 
+// Written only by the worker thread that owns them; read by the reporter while the run goes.
 struct worker_totals {
     std::atomic<std::uint64_t> sent{0};
     std::atomic<std::uint64_t> received{0};  // by counted subscribers
@@ -188,6 +189,7 @@ private:
     link::settings link_settings_;
     std::uint64_t link_seed_ = 0;
     bytes raw_;  // ciphertext read, before it is decrypted into a connection's buffer
+    std::uint64_t read_ns_ = 0;  // when the last read returned: the receive time of its messages
 };
 
 }  // namespace iothub::bench

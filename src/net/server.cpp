@@ -36,6 +36,9 @@
 #include "net/tls.hpp"
 #include "net/websocket.hpp"
 
+// Defined only when the process runs on jemalloc (weak: null under glibc's malloc).
+extern "C" int mallctl(const char*, void*, std::size_t*, void*, std::size_t) __attribute__((weak));
+
 // The event loops are plain epoll, one per worker thread. Each connection's descriptor is
 // registered once, edge-triggered, with a pointer to the connection: an idle connection costs
 // the loop nothing but that registration (no per-socket reactor state, no pending operation
@@ -495,8 +498,9 @@ struct server::impl final : broker::dispatcher {
             if (l->resume_due(now)) l->arm();
         // Write buffers kept through a burst go back once a tick passed without a write.
         std::erase_if(loop.write_kept, [](tcp_connection* c) { return c->release_write_buffers(); });
-        // Give freed memory back to the system after a spike (idle most of the time).
-        if (loop.index == 0 && ++loop.ticks % 40 == 0) ::malloc_trim(0);
+        // Give freed memory back to the system after a spike (idle most of the time). Under
+        // jemalloc (which defines mallctl) its background thread does this by itself.
+        if (loop.index == 0 && ++loop.ticks % 40 == 0 && mallctl == nullptr) ::malloc_trim(0);
     }
 
     static constexpr int gather_rounds = 4;
