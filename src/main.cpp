@@ -9,10 +9,10 @@
 
 #ifdef IOTHUB_WITH_JEMALLOC
 // Read by jemalloc at start-up; MALLOC_CONF in the environment still overrides it. A background
-// thread gives freed pages back to the system within seconds of a spike (the work malloc_trim does
-// under glibc), so resident memory follows the load down again.
+// thread gives freed pages back to the system within a second of a spike (the work malloc_trim
+// does under glibc), so resident memory follows the load down again.
 extern "C" {
-const char* malloc_conf = "background_thread:true,dirty_decay_ms:2000,muzzy_decay_ms:0";
+const char* malloc_conf = "background_thread:true,dirty_decay_ms:500,muzzy_decay_ms:0";
 }
 #endif
 
