@@ -498,9 +498,24 @@ struct server::impl final : broker::dispatcher {
             if (l->resume_due(now)) l->arm();
         // Write buffers kept through a burst go back once a tick passed without a write.
         std::erase_if(loop.write_kept, [](tcp_connection* c) { return c->release_write_buffers(); });
-        // Give freed memory back to the system after a spike (idle most of the time). Under
-        // jemalloc (which defines mallctl) its background thread does this by itself.
-        if (loop.index == 0 && ++loop.ticks % 40 == 0 && mallctl == nullptr) ::malloc_trim(0);
+        // Give freed memory back to the system after a spike (idle most of the time).
+        if (loop.index == 0 && ++loop.ticks % 40 == 0) release_free_memory();
+    }
+
+    // Under glibc: malloc_trim. Under jemalloc (which defines mallctl) its background thread
+    // does this by itself (src/main.cpp turns it on); if MALLOC_CONF turned it off, every
+    // arena's unused pages are purged here instead.
+    static void release_free_memory() {
+        if (mallctl == nullptr) {
+            ::malloc_trim(0);
+            return;
+        }
+        static const bool background = [] {
+            bool on = false;
+            std::size_t size = sizeof on;
+            return mallctl("background_thread", &on, &size, nullptr, 0) == 0 && on;
+        }();
+        if (!background) mallctl("arena.4096.purge", nullptr, nullptr, nullptr, 0);  // 4096: all
     }
 
     static constexpr int gather_rounds = 4;
