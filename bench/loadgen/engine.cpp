@@ -23,16 +23,17 @@ std::uint64_t now_ns() noexcept {
 namespace {
 
 constexpr std::size_t read_chunk = 64 * 1024;
+constexpr std::size_t out_high_water = 1024 * 1024;
+// A link's queued MQTT bytes are framed/encrypted only while less than this waits in `wire`.
+constexpr std::size_t wire_refill = 256 * 1024;
+
+constexpr std::uint64_t ms = 1000000;
 
 // A worker's totals are written by its own thread only (the reporter just reads them), so a
 // plain load and store will do: no locked add per message.
 void bump(std::atomic<std::uint64_t>& counter, std::uint64_t n) noexcept {
     counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
 }
-constexpr std::size_t out_high_water = 1024 * 1024;
-// A link's queued MQTT bytes are framed/encrypted only while less than this waits in `wire`.
-constexpr std::size_t wire_refill = 256 * 1024;
-constexpr std::uint64_t ms = 1000000;
 
 tls_client* shared_tls = nullptr;
 

@@ -535,17 +535,15 @@ struct server::impl final : broker::dispatcher {
                                                      loop.next_tick - now)
                                                      .count());
             }
-            int n = ::epoll_wait(loop.epfd, events.data(), static_cast<int>(events.size()),
-                                 timeout);
-            for (int i = 0; i < n; ++i)
-                static_cast<watched*>(events[i].data.ptr)->on_events(events[i].events);
             // While input keeps arriving, a few more rounds go into this turn's output before
             // it is written: under load one write then carries many more messages. An idle
             // moment (a round that finds nothing) ends the turn at once.
-            for (int round = 1; n > 0 && round < gather_rounds && !loop.write_list.empty(); ++round) {
-                n = ::epoll_wait(loop.epfd, events.data(), static_cast<int>(events.size()), 0);
+            for (int round = 0; round < gather_rounds; ++round) {
+                const int n = ::epoll_wait(loop.epfd, events.data(),
+                                           static_cast<int>(events.size()), round == 0 ? timeout : 0);
                 for (int i = 0; i < n; ++i)
                     static_cast<watched*>(events[i].data.ptr)->on_events(events[i].events);
+                if (n <= 0 || loop.write_list.empty()) break;
             }
 
             {
